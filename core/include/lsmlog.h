@@ -1,0 +1,253 @@
+/*
+ * lsmlog.h — the one public header of lsmlog, an embedded storage library with
+ * two stores: a segmented append-only Log and (later) an LSM key-value DB.
+ *
+ * Conventions (they hold for every function below):
+ *
+ *  - Handles are opaque. A handle is an object: it is made by an open function,
+ *    used through its methods, and ended by its close function. Closing NULL is
+ *    a no-op.
+ *  - Every fallible call returns an int status: LSMLOG_OK (0), a non-error
+ *    positive status (LSMLOG_NOTFOUND, LSMLOG_TIMEOUT), or a negative
+ *    LSMLOG_E_* error. Library codes never clash with errno values; the OS error
+ *    behind an LSMLOG_E_IO is given by lsmlog_errno().
+ *  - When a call fails, lsmlog_errmsg() returns a message naming the file,
+ *    byte position and OS error text where they apply. The message belongs to
+ *    the calling thread (handles may be shared by threads, so a per-handle
+ *    message would be overwritten by a neighbour) and stays valid until the
+ *    same thread's next failing call.
+ *  - Ownership: inputs are borrowed for the duration of the call. Outputs are
+ *    either borrowed ("valid until ...") or owned by the caller ("free with
+ *    lsmlog_free").
+ *  - Threads: a Log handle may be used from many threads at once. An iterator
+ *    must be used by one thread at a time. Closing a handle must not race with
+ *    other calls on it, and every iterator of a handle must be closed before
+ *    the handle (lsmlog_log_close returns LSMLOG_E_BUSY otherwise).
+ *  - Integers on disk are little-endian; the formats are in docs/format-*.md.
+ */
+#ifndef LSMLOG_H
+#define LSMLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LSMLOG_API __attribute__((visibility("default")))
+#else
+#define LSMLOG_API
+#endif
+
+#define LSMLOG_VERSION "0.1.0"
+
+/* ---- status codes ------------------------------------------------------- */
+
+#define LSMLOG_OK 0
+#define LSMLOG_NOTFOUND 1 /* not an error: no such record / key, or end of data */
+#define LSMLOG_TIMEOUT 2  /* not an error: a wait ended with nothing new */
+
+#define LSMLOG_E_IO (-1001)       /* the OS refused a file operation; see lsmlog_errno() */
+#define LSMLOG_E_CORRUPT (-1002)  /* a checksum or structure check failed */
+#define LSMLOG_E_NOMEM (-1003)    /* an allocation failed */
+#define LSMLOG_E_INVALID (-1004)  /* a bad argument or option value */
+#define LSMLOG_E_BUSY (-1005)     /* the handle still has open children */
+#define LSMLOG_E_LOCKED (-1006)   /* another writer holds the directory's lock */
+#define LSMLOG_E_CLOSED (-1007)   /* the handle is closed or closing */
+#define LSMLOG_E_READONLY (-1008) /* a write on a read-only handle */
+#define LSMLOG_E_TOOBIG (-1009)   /* a value or batch larger than a segment can hold */
+#define LSMLOG_E_VERSION (-1010)  /* a file of a newer format version than this library */
+#define LSMLOG_E_NOENT (-1011)    /* the path does not exist and create is off */
+#define LSMLOG_E_FAILED (-1012)   /* an earlier fsync failed: the handle takes no more writes */
+
+/* The fixed text of a status code ("I/O error", "corruption", ...). Static. */
+LSMLOG_API const char *lsmlog_strerror(int code);
+
+/* The calling thread's message for its last failing call. Never NULL. */
+LSMLOG_API const char *lsmlog_errmsg(void);
+
+/* The errno behind the calling thread's last failing call, or 0. */
+LSMLOG_API int lsmlog_errno(void);
+
+/* Frees memory the library handed to the caller as owned. NULL is a no-op. */
+LSMLOG_API void lsmlog_free(void *p);
+
+/* ---- options ------------------------------------------------------------ */
+
+#define LSMLOG_DURABILITY_BUFFERED 0 /* in the process's buffer; survives nothing until flush */
+#define LSMLOG_DURABILITY_OS 1       /* write() done; survives kill -9 of the process */
+#define LSMLOG_DURABILITY_SYNC 2     /* fdatasync done; survives power loss */
+
+#define LSMLOG_MIN_SEGMENT_BYTES 4096u
+#define LSMLOG_MAX_SEGMENT_BYTES (1u << 30) /* 1 GiB: positions in indexes are 32-bit */
+
+typedef struct lsmlog_options {
+    int durability;         /* LSMLOG_DURABILITY_*; default OS */
+    int create;             /* create the directory if missing; default 1 */
+    int readonly;           /* no writer lock, writes refused; default 0 */
+    int repair;             /* salvage valid records past damage; default 0 */
+    uint64_t segment_bytes; /* Log: roll past this size; default 64 MiB */
+    int64_t segment_ms;     /* Log: roll past this age in ms; 0: never; default 0 */
+    uint64_t memtable_bytes; /* DB: default 4 MiB (not used by the Log) */
+    uint64_t cache_bytes;    /* DB: default 8 MiB (not used by the Log) */
+    int bloom_bits;          /* DB: default 10 (not used by the Log) */
+} lsmlog_options;
+
+/* Fills *opts with the defaults above. */
+LSMLOG_API void lsmlog_options_init(lsmlog_options *opts);
+
+/* Parses "buffered", "os" or "sync" into *out. LSMLOG_E_INVALID otherwise. */
+LSMLOG_API int lsmlog_durability_parse(const char *name, int *out);
+
+/* ---- the Log ------------------------------------------------------------ */
+
+typedef struct lsmlog_log lsmlog_log;
+typedef struct lsmlog_log_iter lsmlog_log_iter;
+
+/* A timestamp argument meaning "now" (the wall clock in ms). */
+#define LSMLOG_NOW INT64_MIN
+
+/* One value to append: `len` bytes at `data` (data may be NULL when len is 0),
+ * with timestamp `ts` in ms since the Unix epoch, or LSMLOG_NOW. */
+typedef struct lsmlog_entry {
+    const void *data;
+    size_t len;
+    int64_t ts;
+} lsmlog_entry;
+
+/* One record handed out by a read. `value` is borrowed: see the call. */
+typedef struct lsmlog_record {
+    uint64_t offset;
+    int64_t timestamp;
+    const void *value;
+    size_t len;
+} lsmlog_record;
+
+/* What recovery did at open. `message` is owned by the handle. */
+typedef struct lsmlog_recovery {
+    uint64_t truncated_bytes;  /* torn or corrupt tail cut from the last segment */
+    uint64_t dropped_batches;  /* batches set aside by repair */
+    uint64_t dropped_bytes;    /* bytes set aside by repair */
+    uint64_t rebuilt_indexes;  /* index files rebuilt because missing or stale */
+    const char *message;       /* a sentence for people; "" when nothing happened */
+} lsmlog_recovery;
+
+/* Figures about a log. */
+typedef struct lsmlog_log_info {
+    uint64_t start;        /* first retained offset */
+    uint64_t end;          /* next offset to be assigned */
+    uint64_t segments;     /* number of segment files */
+    uint64_t bytes;        /* bytes in segment files */
+    int64_t first_ts;      /* timestamp of the first retained record; 0 if empty */
+    int64_t max_ts;        /* largest timestamp in the log; 0 if empty */
+} lsmlog_log_info;
+
+/* Opens (or creates) the log in directory `path`. opts may be NULL for the
+ * defaults. On success *out is a new handle (close with lsmlog_log_close).
+ * Errors: LSMLOG_E_NOENT (missing, create off or readonly), LSMLOG_E_IO (path
+ * is a file, no permission, ...), LSMLOG_E_LOCKED (another writer, in this or
+ * another process), LSMLOG_E_CORRUPT (damage before the tail; names file and
+ * position), LSMLOG_E_VERSION (a segment of a newer format), LSMLOG_E_INVALID
+ * (bad option value). A torn tail is truncated; lsmlog_log_recovery says what
+ * was cut. Nothing on disk changes on failure, except a tail truncation. */
+LSMLOG_API int lsmlog_log_open(const char *path, const lsmlog_options *opts, lsmlog_log **out);
+
+/* Flushes buffered records and closes. NULL is a no-op. LSMLOG_E_BUSY (and the
+ * handle stays open) while iterators are open. The handle is freed even when
+ * the final flush fails; that failure is returned. */
+LSMLOG_API int lsmlog_log_close(lsmlog_log *log);
+
+/* Appends one record; *offset (may be NULL) receives its offset. Returns once
+ * the record is as durable as the handle's durability says. LSMLOG_E_TOOBIG
+ * if the value cannot fit in one segment. */
+LSMLOG_API int lsmlog_log_append(lsmlog_log *log, const void *data, size_t len, int64_t ts,
+                                 uint64_t *offset);
+
+/* Appends n >= 1 records as one batch: one write, one fsync, contiguous
+ * offsets, all or nothing after a crash. *first (may be NULL) receives the
+ * offset of entries[0]. LSMLOG_E_INVALID for n == 0. */
+LSMLOG_API int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entries, size_t n,
+                                       uint64_t *first);
+
+/* Hands buffered records to the OS (durability "buffered"); a no-op otherwise. */
+LSMLOG_API int lsmlog_log_flush(lsmlog_log *log);
+
+/* Flushes, then fdatasyncs the active segment: everything appended so far
+ * survives power loss. */
+LSMLOG_API int lsmlog_log_sync(lsmlog_log *log);
+
+/* Reads the record at `offset`: *ts and a copy of its value (*value owned by
+ * the caller, free with lsmlog_free; never NULL on success, even for an empty
+ * value). LSMLOG_NOTFOUND when the offset is below start, at or past end, or
+ * was set aside by a repair. Any argument but log may be NULL. */
+LSMLOG_API int lsmlog_log_get(lsmlog_log *log, uint64_t offset, int64_t *ts, void **value,
+                              size_t *len);
+
+/* *start: first retained offset; *end: next offset to be assigned. Either may
+ * be NULL. A read-only handle looks for what other processes appended. */
+LSMLOG_API int lsmlog_log_bounds(lsmlog_log *log, uint64_t *start, uint64_t *end);
+
+/* Fills *info. */
+LSMLOG_API int lsmlog_log_stat(lsmlog_log *log, lsmlog_log_info *info);
+
+/* What recovery did when this handle was opened. Borrowed, valid until close. */
+LSMLOG_API const lsmlog_recovery *lsmlog_log_recovery(lsmlog_log *log);
+
+/* *offset: the first offset whose record has timestamp >= ts (the first in
+ * offset order, even when timestamps are not monotonic). LSMLOG_NOTFOUND when
+ * no record has. */
+LSMLOG_API int lsmlog_log_offset_for_time(lsmlog_log *log, int64_t ts, uint64_t *offset);
+
+/* Blocks until the log holds a record at `offset` or higher (end > offset),
+ * or `timeout_ms` passes (negative: no limit). LSMLOG_OK or LSMLOG_TIMEOUT.
+ * Works on a read-only handle while a writer appends from another process. */
+LSMLOG_API int lsmlog_log_wait(lsmlog_log *log, uint64_t offset, int64_t timeout_ms);
+
+/* Drops every sealed segment whose records are all below `offset`. The
+ * active segment is never dropped, so start may stay below `offset`. */
+LSMLOG_API int lsmlog_log_truncate_before(lsmlog_log *log, uint64_t offset);
+
+/* Drops the oldest sealed segments while the log is larger than max_bytes
+ * (0: no size limit) or while a segment's newest record is older than
+ * max_age_ms (0: no age limit). *dropped (may be NULL): segments dropped. */
+LSMLOG_API int lsmlog_log_retain(lsmlog_log *log, uint64_t max_bytes, int64_t max_age_ms,
+                                 uint64_t *dropped);
+
+/* Reads every segment in full and checks every checksum. LSMLOG_OK, or
+ * LSMLOG_E_CORRUPT with the first damage's file and position in the message.
+ * *records (may be NULL) receives the number of records checked. */
+LSMLOG_API int lsmlog_log_verify(lsmlog_log *log, uint64_t *records);
+
+/* Bounds of an iterator. Use lsmlog_iter_opts_init for "everything". */
+typedef struct lsmlog_iter_opts {
+    uint64_t start;  /* first offset (default 0: the log's start) */
+    uint64_t stop;   /* offsets >= stop are not returned (default UINT64_MAX) */
+    int64_t since;   /* start at the first record with timestamp >= since (default INT64_MIN) */
+    int64_t until;   /* stop at the first record with timestamp >= until (default INT64_MAX) */
+} lsmlog_iter_opts;
+
+LSMLOG_API void lsmlog_iter_opts_init(lsmlog_iter_opts *o);
+
+/* Opens an iterator over the log (opts NULL: everything). The iterator also
+ * returns records appended after it was opened. If retention drops the
+ * segment an iterator is about to read, it moves on to the new start (the
+ * offsets it returns show the jump). */
+LSMLOG_API int lsmlog_log_iter_open(lsmlog_log *log, const lsmlog_iter_opts *opts,
+                                    lsmlog_log_iter **out);
+
+/* Steps to the next record. LSMLOG_OK and *rec filled: rec->value points into
+ * the segment's mapped memory, valid until the next step or close of this
+ * iterator. LSMLOG_NOTFOUND at the end of what exists now (or past stop or
+ * until): a later call may find new records, unless the stop bound was met.
+ * LSMLOG_E_CORRUPT on damage (nothing damaged is ever handed out). */
+LSMLOG_API int lsmlog_log_iter_next(lsmlog_log_iter *it, lsmlog_record *rec);
+
+/* Closes an iterator. NULL is a no-op. */
+LSMLOG_API void lsmlog_log_iter_close(lsmlog_log_iter *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LSMLOG_H */

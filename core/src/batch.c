@@ -1,0 +1,76 @@
+/* batch.c — encoding and checking record batches. */
+#include "batch.h"
+
+#include "crc32c.h"
+
+#include <string.h>
+
+static inline int64_t resolve_ts(int64_t ts, int64_t now) { return ts == LSMLOG_NOW ? now : ts; }
+
+/* Timestamps are stored as deltas from the first; the subtraction wraps in
+ * unsigned arithmetic and the decoder wraps back, so any int64 pair works. */
+static inline uint64_t ts_delta(int64_t ts, int64_t first) {
+    return zigzag_enc((int64_t)((uint64_t)ts - (uint64_t)first));
+}
+
+uint64_t batch_size(const lsmlog_entry *e, size_t n, int64_t now, uint64_t max) {
+    if (n == 0 || n > UINT32_MAX) return 0;
+    int64_t first = resolve_ts(e[0].ts, now);
+    uint64_t size = BATCH_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].len > max) return 0;
+        size += (uint64_t)varint_len(ts_delta(resolve_ts(e[i].ts, now), first)) +
+                (uint64_t)varint_len(e[i].len) + e[i].len;
+        if (size > max) return 0;
+    }
+    return size;
+}
+
+void batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, int64_t now,
+                  int64_t *max_ts) {
+    int64_t first = resolve_ts(e[0].ts, now), mx = first;
+    uint8_t *p = dst + BATCH_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ts = resolve_ts(e[i].ts, now);
+        if (ts > mx) mx = ts;
+        p = put_varint(p, ts_delta(ts, first));
+        p = put_varint(p, e[i].len);
+        if (e[i].len) memcpy(p, e[i].data, e[i].len);
+        p += e[i].len;
+    }
+    uint32_t body_len = (uint32_t)(p - dst - BATCH_HEADER_SIZE);
+    put_u32(dst + 4, body_len);
+    put_u64(dst + 8, base);
+    put_i64(dst + 16, first);
+    put_u32(dst + 24, (uint32_t)n);
+    put_u32(dst + 28, crc32c_mask(crc32c_value(dst + BATCH_HEADER_SIZE, body_len)));
+    put_u32(dst, crc32c_mask(crc32c_value(dst + 4, BATCH_HEADER_SIZE - 4)));
+    *max_ts = mx;
+}
+
+int batch_parse_header(const uint8_t *p, batch_hdr *h) {
+    if (crc32c_unmask(get_u32(p)) != crc32c_value(p + 4, BATCH_HEADER_SIZE - 4)) return -1;
+    h->body_len = get_u32(p + 4);
+    h->base = get_u64(p + 8);
+    h->first_ts = get_i64(p + 16);
+    h->count = get_u32(p + 24);
+    h->body_crc = get_u32(p + 28);
+    /* each record takes at least 2 bytes (two one-byte varints) */
+    if (h->count == 0 || h->body_len / 2 < h->count) return -1;
+    if (h->base > UINT64_MAX - h->count) return -1;
+    return 0;
+}
+
+int batch_check_body(const batch_hdr *h, const uint8_t *body, int64_t *max_ts) {
+    if (crc32c_unmask(h->body_crc) != crc32c_value(body, h->body_len)) return -1;
+    batch_cursor c;
+    lsmlog_record r;
+    int64_t mx = h->first_ts;
+    int step;
+    batch_cursor_init(&c, h, body);
+    while ((step = batch_cursor_next(&c, &r)) == 1)
+        if (r.timestamp > mx) mx = r.timestamp;
+    if (step < 0 || c.p != c.end) return -1;
+    if (max_ts) *max_ts = mx;
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* log_internal.h — the Log handle, shared by log.c (lifecycle, writing,
+ * retention), log_open.c (open, recovery, refresh of read-only handles) and
+ * log_read.c (get, iterators, time lookup, wait, verify). */
+#ifndef LSMLOG_LOG_INTERNAL_H
+#define LSMLOG_LOG_INTERNAL_H
+
+#include "lsmlog.h"
+#include "segment.h"
+
+#include <pthread.h>
+
+/* One queued request to the writer: an append, a flush or a sync. The first
+ * in the queue is the leader: it writes (and syncs) for the whole group, so
+ * concurrent appenders share one write and one fsync (group commit). */
+enum { REQ_APPEND, REQ_FLUSH, REQ_SYNC };
+typedef struct writer_req {
+    int kind;
+    const lsmlog_entry *e;
+    size_t n;
+    uint64_t size;  /* encoded batch size (REQ_APPEND) */
+    int64_t now;    /* the time of the call: timestamps LSMLOG_NOW take it */
+    uint64_t first; /* out: offset of e[0] */
+    int status;
+    char msg[256];  /* the leader's error message, for a follower's thread */
+    int done;
+    pthread_cond_t cv;
+    struct writer_req *next;
+} writer_req;
+
+struct lsmlog_log {
+    char *dir;
+    lsmlog_options o;
+    int lock_fd;        /* holds the writer lock; -1 for read-only */
+
+    pthread_mutex_t mu; /* guards everything below up to the writer section */
+    pthread_cond_t grow; /* broadcast when visible_end grows */
+    segment **segs;     /* ascending base; the last one is the active segment */
+    size_t nsegs, segcap;
+    uint64_t visible_end;  /* offsets below it are readable */
+    uint64_t assigned_end; /* next offset to hand out (buffered records included) */
+    int iters;             /* open iterators */
+    int closing;
+    writer_req *qhead, *qtail;
+
+    /* Writer state: touched only by the current leader (or at open/close). */
+    int wfd;            /* write descriptor of the active segment */
+    segment *active;    /* == segs[nsegs-1] for a writer */
+    uint64_t wpos;      /* bytes of the active segment encoded (written + wbuf) */
+    uint64_t wend;      /* next offset to encode */
+    int64_t wfirst_ts, wmax_ts; /* of the active segment's encoded records */
+    uint64_t wfirst_off;
+    uint8_t *wbuf;      /* encoded, not yet written bytes, from file position wbuf_pos */
+    size_t wbuf_len, wbuf_cap;
+    uint64_t wbuf_pos;
+    int failed;         /* an fsync failed: no more writes (PostgreSQL's lesson) */
+
+    /* Read-only handles: learning what another process appended. */
+    pthread_mutex_t refresh_mu;
+    int notify_fd;      /* inotify on the directory, -1 until first wait */
+
+    lsmlog_recovery rec;
+    char rec_msg[512];
+};
+
+/* log_open.c */
+int log_load(lsmlog_log *log);              /* list, check and recover at open */
+int log_refresh(lsmlog_log *log);           /* read-only: catch up with the files */
+
+/* log.c */
+void log_seg_unref(lsmlog_log *log, segment *s); /* with log->mu held */
+int log_flush_for_readers(lsmlog_log *log);      /* buffered: write out so readers see it */
+
+/* Finds the segment holding offset (the last with base <= offset), or the
+ * first segment if offset is below all; with log->mu held. */
+size_t log_seg_index(const lsmlog_log *log, uint64_t offset);
+
+/* Checks a handle for calls that read; 0 or a status. */
+int log_check(const lsmlog_log *log);
+
+#endif
