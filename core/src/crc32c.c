@@ -39,14 +39,71 @@ static uint32_t portable(uint32_t crc, const uint8_t *p, size_t n) {
     return ~crc;
 }
 
+/* The raw CRC register is linear: running it over A then B equals shifting
+ * A's register over len(B) zero bytes, xored with B's register from zero. So
+ * three streams can run side by side and be joined; a shift over a fixed
+ * length is four table look-ups. */
+#define LONG_BLOCK 8192
+#define SHORT_BLOCK 256
+static uint32_t long_shift[4][256], short_shift[4][256];
+
+static uint32_t zeros_raw(uint32_t r, size_t n) {
+    while (n--) r = (r >> 8) ^ table[0][r & 0xff];
+    return r;
+}
+
+static void make_shift(uint32_t t[4][256], size_t len) {
+    uint32_t basis[32];
+    for (int b = 0; b < 32; b++) basis[b] = zeros_raw(1u << b, len);
+    for (int k = 0; k < 4; k++)
+        for (uint32_t v = 0; v < 256; v++) {
+            uint32_t r = 0;
+            for (int b = 0; b < 8; b++)
+                if (v & (1u << b)) r ^= basis[8 * k + b];
+            t[k][v] = r;
+        }
+}
+
+static inline uint32_t shift(uint32_t t[4][256], uint32_t r) {
+    return t[0][r & 0xff] ^ t[1][(r >> 8) & 0xff] ^ t[2][(r >> 16) & 0xff] ^ t[3][r >> 24];
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <nmmintrin.h>
 #define HAVE_HW_PATH 1
+
+__attribute__((target("sse4.2"))) static inline uint64_t three_way(uint64_t c0, const uint8_t **pp,
+                                                                    size_t block, uint32_t t[4][256]) {
+    const uint8_t *p = *pp;
+    uint64_t c1 = 0, c2 = 0;
+    for (size_t i = 0; i < block; i += 8) {
+        uint64_t a, b, c;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + block + i, 8);
+        memcpy(&c, p + 2 * block + i, 8);
+        c0 = _mm_crc32_u64(c0, a);
+        c1 = _mm_crc32_u64(c1, b);
+        c2 = _mm_crc32_u64(c2, c);
+    }
+    c0 = shift(t, (uint32_t)c0) ^ (uint32_t)c1;
+    c0 = shift(t, (uint32_t)c0) ^ (uint32_t)c2;
+    *pp = p + 3 * block;
+    return c0;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t hardware(uint32_t crc, const uint8_t *p, size_t n) {
     uint64_t c = ~crc;
     while (n && ((uintptr_t)p & 7)) {
         c = _mm_crc32_u8((uint32_t)c, *p++);
         n--;
+    }
+    while (n >= 3 * LONG_BLOCK) {
+        c = three_way(c, &p, LONG_BLOCK, long_shift);
+        n -= 3 * LONG_BLOCK;
+    }
+    while (n >= 3 * SHORT_BLOCK) {
+        c = three_way(c, &p, SHORT_BLOCK, short_shift);
+        n -= 3 * SHORT_BLOCK;
     }
     while (n >= 8) {
         uint64_t v;
@@ -65,6 +122,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void) {
     make_tables();
+    make_shift(long_shift, LONG_BLOCK);
+    make_shift(short_shift, SHORT_BLOCK);
     impl = portable;
 #ifdef HAVE_HW_PATH
     __builtin_cpu_init();

@@ -100,7 +100,7 @@ int env_file_size(int fd, uint64_t *size, const char *path) {
 }
 
 int env_fsync_dir(const char *dir) {
-    int fd, rc = env_open(dir, O_RDONLY | O_DIRECTORY, &fd);
+    int fd = -1, rc = env_open(dir, O_RDONLY | O_DIRECTORY, &fd);
     if (rc) return rc;
     if (ops.fsync(fd) != 0) rc = st_errno(LSMLOG_E_IO, "fsync directory %s", dir);
     env_close(fd);
@@ -112,7 +112,7 @@ int env_write_file_atomic(const char *dir, const char *path, const void *buf, si
     char *tmp = lm_malloc(len);
     if (!tmp) return st_error(LSMLOG_E_NOMEM, "out of memory writing %s", path);
     snprintf(tmp, len, "%s.tmp", path);
-    int fd, rc = env_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd);
+    int fd = -1, rc = env_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd);
     if (rc == LSMLOG_OK) {
         rc = env_pwrite_all(fd, buf, n, 0, tmp);
         if (rc == LSMLOG_OK && sync && ops.fsync(fd) != 0) rc = st_errno(LSMLOG_E_IO, "fsync %s", tmp);
@@ -126,7 +126,7 @@ int env_write_file_atomic(const char *dir, const char *path, const void *buf, si
 }
 
 int env_read_file(const char *path, uint8_t **buf, size_t *n) {
-    int fd, rc = env_open(path, O_RDONLY, &fd);
+    int fd = -1, rc = env_open(path, O_RDONLY, &fd);
     if (rc) return rc;
     uint64_t size;
     rc = env_file_size(fd, &size, path);
@@ -196,7 +196,7 @@ int env_exists(const char *path) {
 int env_lock(const char *dir, const char *name, int *fd) {
     char *path = env_join(dir, name);
     if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
-    int f, rc = env_open(path, O_RDWR | O_CREAT, &f);
+    int f = -1, rc = env_open(path, O_RDWR | O_CREAT, &f);
     if (rc == LSMLOG_OK) {
         /* flock, not fcntl: its lock belongs to the open file description, so
          * a second handle in the same process is refused too. */

@@ -115,7 +115,7 @@ static int repair_segment(lsmlog_log *log, segment **sp, uint64_t file_size, int
     }
     int sync = log->o.durability == LSMLOG_DURABILITY_SYNC;
     if (dropped == 0) { /* only a torn tail: cut it in place */
-        int wfd;
+        int wfd = -1;
         rc = env_open(s->path, O_WRONLY, &wfd);
         if (rc == LSMLOG_OK) {
             rc = env_ftruncate(wfd, file_size - tail, s->path);
@@ -206,7 +206,7 @@ static int load_last(lsmlog_log *log, segment **sp) {
         return repair_segment(log, sp, size, 1);
     }
     if (log->o.readonly) return LSMLOG_OK; /* the writer will cut it; readers stop before it */
-    int wfd;
+    int wfd = -1;
     rc = env_open(s->path, O_WRONLY, &wfd);
     if (rc) return rc;
     rc = env_ftruncate(wfd, r.pos, s->path);

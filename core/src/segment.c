@@ -72,7 +72,7 @@ int seg_create(const char *dir, uint64_t base, uint32_t max_len, int64_t created
     if (!s) return st_error(LSMLOG_E_NOMEM, "out of memory");
     uint8_t h[SEG_HEADER_SIZE];
     seg_header_encode(h, base, max_len, created_ms);
-    int wfd, rc = env_open(s->path, O_WRONLY | O_CREAT | O_EXCL, &wfd);
+    int wfd = -1, rc = env_open(s->path, O_WRONLY | O_CREAT | O_EXCL, &wfd);
     if (rc) {
         seg_free(s);
         return rc;
@@ -148,7 +148,7 @@ int seg_open(const char *dir, uint64_t base, segment **out) {
 int seg_rewrite_header(segment *s, uint32_t max_len, int64_t created_ms, int sync) {
     uint8_t h[SEG_HEADER_SIZE];
     seg_header_encode(h, s->base, max_len, created_ms);
-    int wfd, rc = env_open(s->path, O_WRONLY, &wfd);
+    int wfd = -1, rc = env_open(s->path, O_WRONLY, &wfd);
     if (rc) return rc;
     rc = env_ftruncate(wfd, 0, s->path);
     if (rc == LSMLOG_OK) rc = env_pwrite_all(wfd, h, sizeof h, 0, s->path);
