@@ -211,16 +211,12 @@ static int write_out(lsmlog_log *log) {
         log->wbuf_len = 0;
         return LSMLOG_OK;
     }
-    int err = errno;
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", lsmlog_errmsg());
-    int cut = ftruncate(log->wfd, (off_t)log->wbuf_pos) == 0;
+    int cut = env_get_ops()->ftruncate(log->wfd, (off_t)log->wbuf_pos) == 0;
     /* Buffered records were already acknowledged: losing them leaves a hole
      * the handle cannot hide, so it stops taking writes. */
     if (!cut || log->o.durability == LSMLOG_DURABILITY_BUFFERED) log->failed = 1;
     rollback_to_published(log);
-    errno = err;
-    return st_error(LSMLOG_E_IO, "%s%s", msg, log->failed ? " (the handle takes no more writes)" : "");
+    return log->failed ? st_append(rc, " (the handle takes no more writes)") : rc;
 }
 
 static int sync_active(lsmlog_log *log) {
@@ -358,7 +354,8 @@ static void lead(lsmlog_log *log, writer_req *first, writer_req *last) {
     if (rc == LSMLOG_OK && need_sync) rc = sync_active(log);
     if (rc == LSMLOG_OK && need_write) publish(log);
     pthread_mutex_lock(&log->mu);
-    log->assigned_end = log->wend;
+    /* a failed handle hands out nothing it did not publish */
+    log->assigned_end = log->failed ? log->visible_end : log->wend;
     pthread_mutex_unlock(&log->mu);
     if (rc == LSMLOG_OK) return;
     for (writer_req *q = first;; q = q->next) {

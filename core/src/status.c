@@ -62,3 +62,12 @@ int st_errno(int code, const char *fmt, ...) {
     errno = err;
     return code;
 }
+
+int st_append(int code, const char *fmt, ...) {
+    size_t used = strlen(tl_msg);
+    va_list ap;
+    va_start(ap, fmt);
+    if (used < sizeof tl_msg - 1) vsnprintf(tl_msg + used, sizeof tl_msg - used, fmt, ap);
+    va_end(ap);
+    return code;
+}
