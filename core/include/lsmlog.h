@@ -225,7 +225,8 @@ typedef struct lsmlog_iter_opts {
     uint64_t start;  /* first offset (default 0: the log's start) */
     uint64_t stop;   /* offsets >= stop are not returned (default UINT64_MAX) */
     int64_t since;   /* start at the first record with timestamp >= since (default INT64_MIN) */
-    int64_t until;   /* stop at the first record with timestamp >= until (default INT64_MAX) */
+    int64_t until;   /* stop at the first record with timestamp >= until (INT64_MAX, the
+                        default: no bound, so a record stamped INT64_MAX is returned) */
 } lsmlog_iter_opts;
 
 LSMLOG_API void lsmlog_iter_opts_init(lsmlog_iter_opts *o);

@@ -396,6 +396,9 @@ int log_refresh(lsmlog_log *log) {
             pthread_cond_broadcast(&log->grow);
         }
         pthread_mutex_unlock(&log->mu);
+        /* the next segment is named by this one's end; an empty segment
+         * has none after it (its end is its own name) */
+        if (s->end == s->base) break;
         rc = adopt_segment(log, s->end, &added);
         if (!added) break;
     }

@@ -322,7 +322,7 @@ int lsmlog_log_iter_next(lsmlog_log_iter *it, lsmlog_record *rec) {
             if (batch_cursor_next(&it->cur, rec) != 1)
                 return damaged(it->seg, it->pos, "malformed record in a checked batch");
             if (rec->offset < it->want) continue;
-            if (rec->offset >= it->stop || rec->timestamp >= it->until) {
+            if (rec->offset >= it->stop || (rec->timestamp >= it->until && it->until != INT64_MAX)) {
                 it->finished = 1;
                 it->cur.left = 0;
                 return LSMLOG_NOTFOUND;
