@@ -26,8 +26,18 @@ uint64_t batch_size(const lsmlog_entry *e, size_t n, int64_t now, uint64_t max) 
     return size;
 }
 
-void batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, int64_t now,
-                  int64_t *max_ts) {
+uint64_t batch_bound(const lsmlog_entry *e, size_t n, size_t *null_at) {
+    uint64_t sum = 0;
+    *null_at = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!e[i].data && e[i].len && *null_at == n) *null_at = i;
+        sum += e[i].len;
+    }
+    return BATCH_HEADER_SIZE + sum + (uint64_t)n * BATCH_MAX_RECORD_OVERHEAD;
+}
+
+uint64_t batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, int64_t now,
+                      int64_t *max_ts) {
     int64_t first = resolve_ts(e[0].ts, now), mx = first;
     uint8_t *p = dst + BATCH_HEADER_SIZE;
     for (size_t i = 0; i < n; i++) {
@@ -46,6 +56,7 @@ void batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, 
     put_u32(dst + 28, crc32c_mask(crc32c_value(dst + BATCH_HEADER_SIZE, body_len)));
     put_u32(dst, crc32c_mask(crc32c_value(dst + 4, BATCH_HEADER_SIZE - 4)));
     *max_ts = mx;
+    return BATCH_HEADER_SIZE + body_len;
 }
 
 int batch_parse_header(const uint8_t *p, batch_hdr *h) {

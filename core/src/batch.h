@@ -24,8 +24,14 @@ typedef struct batch_hdr {
  * to LSMLOG_NOW count as `now`. */
 uint64_t batch_size(const lsmlog_entry *e, size_t n, int64_t now, uint64_t max);
 
-/* Encodes the batch at dst (batch_size bytes). *max_ts: its largest timestamp. */
-void batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, int64_t now,
+/* An upper bound of batch_size, in one cheap pass: header + values + the
+ * largest record overhead. *null_at: index of an entry with NULL data and a
+ * length, or n if none. */
+uint64_t batch_bound(const lsmlog_entry *e, size_t n, size_t *null_at);
+
+/* Encodes the batch at dst (at most its bound). *max_ts: its largest
+ * timestamp. Returns the bytes written (== batch_size). */
+uint64_t batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t n, int64_t now,
                   int64_t *max_ts);
 
 /* Parses and checks the header at p (BATCH_HEADER_SIZE bytes): 0, or -1 when

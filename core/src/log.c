@@ -313,7 +313,7 @@ static int encode(lsmlog_log *log, writer_req *q) {
     }
     int64_t mx;
     uint8_t *dst = log->wbuf + log->wbuf_len;
-    batch_encode(dst, log->wend, q->e, q->n, q->now, &mx);
+    uint64_t size = batch_encode(dst, log->wend, q->e, q->n, q->now, &mx); /* <= q->size */
     if (!has) {
         log->wfirst_off = log->wend;
         log->wfirst_ts = get_i64(dst + 16);
@@ -323,8 +323,8 @@ static int encode(lsmlog_log *log, writer_req *q) {
     }
     q->first = log->wend;
     log->wend += q->n;
-    log->wpos += q->size;
-    log->wbuf_len += q->size;
+    log->wpos += size;
+    log->wbuf_len += size;
     return LSMLOG_OK;
 }
 
@@ -413,17 +413,20 @@ int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entries, size_t
     int rc = log_check(log);
     if (rc) return rc;
     if (!entries || n == 0) return st_error(LSMLOG_E_INVALID, "append_batch: an empty batch");
-    for (size_t i = 0; i < n; i++)
-        if (!entries[i].data && entries[i].len)
-            return st_error(LSMLOG_E_INVALID, "append_batch: entry %zu has NULL data and length %zu", i, entries[i].len);
+    size_t null_at;
+    uint64_t max = log->o.segment_bytes - SEG_HEADER_SIZE, bound = batch_bound(entries, n, &null_at);
+    if (null_at < n)
+        return st_error(LSMLOG_E_INVALID, "append_batch: entry %zu has NULL data and length %zu", null_at,
+                        entries[null_at].len);
     writer_req r;
     memset(&r, 0, sizeof r);
     r.kind = REQ_APPEND;
     r.e = entries;
     r.n = n;
     r.now = env_now_ms();
-    uint64_t max = log->o.segment_bytes - SEG_HEADER_SIZE;
-    r.size = batch_size(entries, n, r.now, max);
+    /* The writer plans with a cheap upper bound (rolls, groups, buffer);
+     * only a batch near the limit is sized exactly. */
+    r.size = bound <= max && n <= UINT32_MAX ? bound : batch_size(entries, n, r.now, max);
     if (r.size == 0)
         return st_error(LSMLOG_E_TOOBIG, "%s: a batch of %zu record(s) is larger than a segment can hold "
                         "(segment_bytes %llu)", log->dir, n, (unsigned long long)log->o.segment_bytes);
