@@ -9,4 +9,4 @@ bench:
 	cmake --build build-release -j --target bench_log >/dev/null
 	./build-release/bench_log
 clean:
-	rm -rf build build-asan build-release
+	rm -rf build build-asan build-release build-demo

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLSMLOG_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target stream_demo >/dev/null
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DLSMLOG_TESTS=OFF -DLSMLOG_EXAMPLES=ON >/dev/null
+cmake --build build-demo -j"$(nproc)" --target stream_demo >/dev/null
 dir="${1:-$(mktemp -d /tmp/lsmlog-demo.XXXXXX)/events}"
-exec ./build/stream_demo "$dir"
+exec ./build-demo/stream_demo "$dir"
