@@ -19,11 +19,11 @@ static int real_open(const char *path, int flags, mode_t mode) { return open(pat
 static int real_mkdir(const char *path, mode_t mode) { return mkdir(path, mode); }
 
 static const env_ops real_ops = {
-    real_open, close, pread, pwrite, fdatasync, fsync, ftruncate, fstat, stat,
+    real_open, close, pread, pwrite, pwritev, fdatasync, fsync, ftruncate, fstat, stat,
     rename,    unlink, real_mkdir, flock, mmap, munmap,
 };
 static env_ops ops = {
-    real_open, close, pread, pwrite, fdatasync, fsync, ftruncate, fstat, stat,
+    real_open, close, pread, pwrite, pwritev, fdatasync, fsync, ftruncate, fstat, stat,
     rename,    unlink, real_mkdir, flock, mmap, munmap,
 };
 
@@ -59,6 +59,28 @@ int env_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *
         p += w;
         n -= (size_t)w;
         off += (uint64_t)w;
+    }
+    return LSMLOG_OK;
+}
+
+int env_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off, const char *path) {
+    while (cnt > 0) {
+        ssize_t w = ops.pwritev(fd, iov, cnt < ENV_IOV_MAX ? cnt : ENV_IOV_MAX, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = ENOSPC;
+            return st_errno(LSMLOG_E_IO, "write %s at byte %llu", path, (unsigned long long)off);
+        }
+        off += (uint64_t)w;
+        while (cnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
     return LSMLOG_OK;
 }

@@ -9,12 +9,14 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 typedef struct env_ops {
     int (*open)(const char *path, int flags, mode_t mode);
     int (*close)(int fd);
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    ssize_t (*pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
     int (*fdatasync)(int fd);
     int (*fsync)(int fd);
     int (*ftruncate)(int fd, off_t len);
@@ -40,6 +42,11 @@ void env_close(int fd);
 /* Writes all n bytes at off, looping over short writes. On failure the file
  * may hold a prefix of the bytes. */
 int env_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *path);
+
+/* Writes the cnt pieces at off, in calls of at most ENV_IOV_MAX pieces,
+ * looping over short writes. Changes iov. */
+#define ENV_IOV_MAX 1024
+int env_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off, const char *path);
 
 /* Reads exactly n bytes at off; LSMLOG_E_CORRUPT if the file ends first. */
 int env_pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path);

@@ -8,6 +8,7 @@
 #include "index.h"
 #include "status.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -80,6 +81,7 @@ static void free_log(lsmlog_log *log) {
     env_close(log->lock_fd); /* closing the descriptor releases the flock */
     env_close(log->notify_fd);
     lm_free(log->wbuf);
+    lm_free(log->pieces);
     lm_free(log->dir);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->refresh_mu);
@@ -185,6 +187,12 @@ static void publish(lsmlog_log *log) {
     pthread_mutex_unlock(&log->mu);
 }
 
+static void drop_pending(lsmlog_log *log) {
+    log->wbuf_len = 0;
+    log->npieces = 0;
+    log->wlen = 0;
+}
+
 /* Undoes encoded-but-unwritten state back to what readers see. */
 static void rollback_to_published(lsmlog_log *log) {
     segment *s = log->active;
@@ -198,17 +206,25 @@ static void rollback_to_published(lsmlog_log *log) {
     log->assigned_end = s->end;
     pthread_mutex_unlock(&log->mu);
     log->wbuf_pos = log->wpos;
-    log->wbuf_len = 0;
+    drop_pending(log);
 }
 
-/* Hands the encoded bytes to the OS. On failure the file is cut back to
+/* Hands the pending pieces to the OS. On failure the file is cut back to
  * where they began, so no partial batch is left behind. */
 static int write_out(lsmlog_log *log) {
-    if (log->wbuf_len == 0) return LSMLOG_OK;
-    int rc = env_pwrite_all(log->wfd, log->wbuf, log->wbuf_len, log->wbuf_pos, log->active->path);
+    if (log->wlen == 0) return LSMLOG_OK;
+    struct iovec small[8], *iov = log->npieces <= 8 ? small : lm_malloc(log->npieces * sizeof *iov);
+    if (!iov) return st_error(LSMLOG_E_NOMEM, "out of memory writing %s", log->active->path);
+    for (size_t i = 0; i < log->npieces; i++) {
+        const wpiece *w = &log->pieces[i];
+        iov[i].iov_base = (void *)(w->ext ? w->ext : log->wbuf + w->off);
+        iov[i].iov_len = (size_t)w->len;
+    }
+    int rc = env_pwritev_all(log->wfd, iov, (int)log->npieces, log->wbuf_pos, log->active->path);
+    if (iov != small) lm_free(iov);
     if (rc == LSMLOG_OK) {
-        log->wbuf_pos += log->wbuf_len;
-        log->wbuf_len = 0;
+        log->wbuf_pos += log->wlen;
+        drop_pending(log);
         return LSMLOG_OK;
     }
     int cut = env_get_ops()->ftruncate(log->wfd, (off_t)log->wbuf_pos) == 0;
@@ -217,6 +233,35 @@ static int write_out(lsmlog_log *log) {
     if (!cut || log->o.durability == LSMLOG_DURABILITY_BUFFERED) log->failed = 1;
     rollback_to_published(log);
     return log->failed ? st_append(rc, " (the handle takes no more writes)") : rc;
+}
+
+/* Makes room for `more` pieces, so that adding them cannot fail. */
+static int reserve_pieces(lsmlog_log *log, size_t more) {
+    if (log->npieces + more <= log->pieces_cap) return LSMLOG_OK;
+    size_t cap = log->pieces_cap ? log->pieces_cap : 16;
+    while (cap < log->npieces + more) cap *= 2;
+    wpiece *v = lm_realloc(log->pieces, cap * sizeof *v);
+    if (!v) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    log->pieces = v;
+    log->pieces_cap = cap;
+    return LSMLOG_OK;
+}
+
+/* Adds a piece (room reserved), merging it with the previous one when they
+ * are adjacent. */
+static void add_piece(lsmlog_log *log, const void *ext, uint64_t off, uint64_t len) {
+    if (len == 0) return;
+    log->wlen += len;
+    if (log->npieces) {
+        wpiece *w = &log->pieces[log->npieces - 1];
+        if ((!ext && !w->ext && w->off + w->len == off) ||
+            (ext && w->ext && (const uint8_t *)w->ext + w->len == (const uint8_t *)ext)) {
+            w->len += len;
+            return;
+        }
+    }
+    assert(log->npieces < log->pieces_cap);
+    log->pieces[log->npieces++] = (wpiece){ext, off, len};
 }
 
 static int sync_active(lsmlog_log *log) {
@@ -287,8 +332,14 @@ static int wbuf_reserve(lsmlog_log *log, uint64_t more) {
     return LSMLOG_OK;
 }
 
-/* Encodes one append into the write buffer, rolling first if the active
- * segment is full or old. */
+/* Values that lie in a few long runs of the caller's memory are written from
+ * there (pwritev), not copied: worth it only when a run is long, since the
+ * kernel's cost per piece is far above a short memcpy. Buffered records must
+ * be copied: the caller may reuse its memory as soon as the call returns. */
+#define ZERO_COPY_MAX_RUNS 64
+#define ZERO_COPY_MIN_RUN 4096
+
+/* Encodes one append, rolling first if the active segment is full or old. */
 static int encode(lsmlog_log *log, writer_req *q) {
     segment *s = log->active;
     int has = log->wfirst_off != log->wend;
@@ -303,7 +354,13 @@ static int encode(lsmlog_log *log, writer_req *q) {
     if (log->wpos + q->size > s->max_len) /* checked at submit against segment_bytes */
         return st_error(LSMLOG_E_TOOBIG, "a %llu-byte batch does not fit in a %u-byte segment",
                         (unsigned long long)q->size, s->max_len);
-    int rc = wbuf_reserve(log, q->size);
+    uint64_t head = BATCH_HEADER_SIZE + (uint64_t)q->n * BATCH_MAX_RECORD_OVERHEAD;
+    int copy = log->o.durability == LSMLOG_DURABILITY_BUFFERED || q->runs == 0 ||
+               q->runs > ZERO_COPY_MAX_RUNS || (q->size - head) / q->runs < ZERO_COPY_MIN_RUN;
+    int rc = LSMLOG_OK;
+    if (!copy && log->npieces + 1 + q->runs > ENV_IOV_MAX) rc = write_out(log); /* one write per batch */
+    if (rc == LSMLOG_OK) rc = wbuf_reserve(log, copy ? q->size : head);
+    if (rc == LSMLOG_OK) rc = reserve_pieces(log, 1 + (copy ? 0 : q->runs));
     if (rc) return rc;
     if (s->nidx == 0 || log->wpos - s->idx_last_pos >= INDEX_INTERVAL_BYTES) {
         pthread_mutex_lock(&log->mu);
@@ -312,8 +369,14 @@ static int encode(lsmlog_log *log, writer_req *q) {
         if (rc) return rc;
     }
     int64_t mx;
-    uint8_t *dst = log->wbuf + log->wbuf_len;
-    uint64_t size = batch_encode(dst, log->wend, q->e, q->n, q->now, &mx); /* <= q->size */
+    uint64_t total, at = log->wbuf_len;
+    uint8_t *dst = log->wbuf + at;
+    batch_run runs[ZERO_COPY_MAX_RUNS];
+    size_t nruns = 0;
+    uint64_t used = batch_encode(dst, log->wend, q->e, q->n, q->now, copy, &mx, &total, runs, &nruns);
+    log->wbuf_len += used;
+    add_piece(log, NULL, at, used);
+    for (size_t i = 0; i < nruns; i++) add_piece(log, runs[i].data, 0, runs[i].len);
     if (!has) {
         log->wfirst_off = log->wend;
         log->wfirst_ts = get_i64(dst + 16);
@@ -323,8 +386,7 @@ static int encode(lsmlog_log *log, writer_req *q) {
     }
     q->first = log->wend;
     log->wend += q->n;
-    log->wpos += size;
-    log->wbuf_len += size;
+    log->wpos += total;
     return LSMLOG_OK;
 }
 
@@ -348,7 +410,7 @@ static void lead(lsmlog_log *log, writer_req *first, writer_req *last) {
         need_write = need_sync = 0;
     }
     need_sync |= appended && log->o.durability == LSMLOG_DURABILITY_SYNC;
-    need_write |= need_sync || log->wbuf_len >= BUFFERED_FLUSH_BYTES;
+    need_write |= need_sync || log->wlen >= BUFFERED_FLUSH_BYTES;
     int rc = LSMLOG_OK;
     if (need_write) rc = write_out(log);
     if (rc == LSMLOG_OK && need_sync) rc = sync_active(log);
@@ -413,8 +475,8 @@ int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entries, size_t
     int rc = log_check(log);
     if (rc) return rc;
     if (!entries || n == 0) return st_error(LSMLOG_E_INVALID, "append_batch: an empty batch");
-    size_t null_at;
-    uint64_t max = log->o.segment_bytes - SEG_HEADER_SIZE, bound = batch_bound(entries, n, &null_at);
+    size_t null_at, runs;
+    uint64_t max = log->o.segment_bytes - SEG_HEADER_SIZE, bound = batch_bound(entries, n, &null_at, &runs);
     if (null_at < n)
         return st_error(LSMLOG_E_INVALID, "append_batch: entry %zu has NULL data and length %zu", null_at,
                         entries[null_at].len);
@@ -424,6 +486,7 @@ int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entries, size_t
     r.e = entries;
     r.n = n;
     r.now = env_now_ms();
+    r.runs = runs;
     /* The writer plans with a cheap upper bound (rolls, groups, buffer);
      * only a batch near the limit is sized exactly. */
     r.size = bound <= max && n <= UINT32_MAX ? bound : batch_size(entries, n, r.now, max);

@@ -9,6 +9,11 @@
 
 #include <pthread.h>
 
+typedef struct wpiece {
+    const void *ext; /* a caller's memory, or NULL: wbuf + off */
+    uint64_t off, len;
+} wpiece;
+
 /* One queued request to the writer: an append, a flush or a sync. The first
  * in the queue is the leader: it writes (and syncs) for the whole group, so
  * concurrent appenders share one write and one fsync (group commit). */
@@ -17,7 +22,8 @@ typedef struct writer_req {
     int kind;
     const lsmlog_entry *e;
     size_t n;
-    uint64_t size;  /* encoded batch size (REQ_APPEND) */
+    uint64_t size;  /* upper bound of the encoded batch size (REQ_APPEND) */
+    size_t runs;    /* separate memory runs of the values */
     int64_t now;    /* the time of the call: timestamps LSMLOG_NOW take it */
     uint64_t first; /* out: offset of e[0] */
     int status;
@@ -49,8 +55,14 @@ struct lsmlog_log {
     uint64_t wend;      /* next offset to encode */
     int64_t wfirst_ts, wmax_ts; /* of the active segment's encoded records */
     uint64_t wfirst_off;
-    uint8_t *wbuf;      /* encoded, not yet written bytes, from file position wbuf_pos */
+    /* What is encoded but not yet written, from file position wbuf_pos:
+     * pieces in file order, each a slice of wbuf or a run of a caller's
+     * values (written from where they lie, not copied). */
+    uint8_t *wbuf;
     size_t wbuf_len, wbuf_cap;
+    struct wpiece *pieces;
+    size_t npieces, pieces_cap;
+    uint64_t wlen;      /* bytes in all pieces */
     uint64_t wbuf_pos;
     int failed;         /* an fsync failed: no more writes (PostgreSQL's lesson) */
 

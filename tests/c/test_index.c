@@ -29,7 +29,7 @@ static void fill(segment *s, int nbatches) {
         int64_t maxb = i == 0 ? INT64_MIN : (int64_t)(i - 1) * 100 + 90;
         if (i == 7) maxb = 690; /* batch 6 had a timestamp jump */
         CHECK_OK(idx_maybe_add(s, pos, s->base + (uint64_t)i * 10, maxb));
-        batch_hdr h = {s->base + (uint64_t)i * 10, i * 100, 10, 1000 - BATCH_HEADER_SIZE, 0};
+        batch_hdr h = {s->base + (uint64_t)i * 10, i * 100, 10, 1000 - BATCH_HEADER_SIZE, 0, 0};
         seg_note_batch(s, pos, &h, i * 100 + 90);
     }
 }

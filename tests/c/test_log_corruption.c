@@ -612,17 +612,12 @@ static void expect_corrupt(const fixture *fx, unsigned char *img, size_t len, lo
 /* Position of the first value byte of the first non-empty record of batch
  * `bi`, or -1. */
 static long long first_value_byte(const unsigned char *seg, const tu_batch *b) {
-    const unsigned char *p = seg + b->pos + BATCH_HEADER_SIZE, *end = p + b->body_len;
+    const unsigned char *body = seg + b->pos + BATCH_HEADER_SIZE;
     for (uint32_t i = 0; i < b->count; i++) {
-        uint64_t d, vlen;
-        size_t k = tu_get_varint(p, (size_t)(end - p), &d);
-        CHECK(k > 0);
-        p += k;
-        k = tu_get_varint(p, (size_t)(end - p), &vlen);
-        CHECK(k > 0);
-        p += k;
-        if (vlen > 0) return (long long)(p - seg);
-        p += vlen;
+        uint64_t vlen = 0;
+        size_t vpos;
+        CHECK(tu_body_record(body, b->body_len, b->count, i, &vlen, &vpos));
+        if (vlen > 0) return (long long)(b->pos + BATCH_HEADER_SIZE + vpos);
     }
     return -1;
 }
@@ -684,14 +679,13 @@ static void case_fixed_up_checksum(void) {
         /* which record and byte changed */
         tu_model m;
         model_copy(&m, &fx->m);
-        const unsigned char *p = lf->data + fx->b[bi].pos + BATCH_HEADER_SIZE;
-        uint64_t d, vlen;
+        const unsigned char *body = lf->data + fx->b[bi].pos + BATCH_HEADER_SIZE;
+        uint64_t vlen = 0;
         uint64_t off = fx->b[bi].base;
-        for (;;) {
-            p += tu_get_varint(p, 10, &d);
-            p += tu_get_varint(p, 10, &vlen);
+        for (uint32_t i = 0;; i++, off++) {
+            size_t vpos;
+            CHECK(tu_body_record(body, fx->b[bi].body_len, fx->b[bi].count, i, &vlen, &vpos));
             if (vlen > 0) break;
-            off++;
         }
         CHECK(m.r[off].len == vlen);
         m.r[off].data[0] ^= 0x5A;

@@ -23,6 +23,16 @@ static ssize_t fault_pwrite(int fd, const void *buf, size_t n, off_t off) {
     return pwrite(fd, buf, n, off);
 }
 
+static ssize_t fault_pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
+    if (fail_pwrite_at >= 0 && pwrites++ == fail_pwrite_at) {
+        ssize_t w = pwrite(fd, iov[0].iov_base, iov[0].iov_len / 2, off); /* a prefix, then ENOSPC */
+        (void)w;
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwritev(fd, iov, cnt, off);
+}
+
 static int fault_fdatasync(int fd) {
     if (fail_sync_at >= 0 && syncs++ == fail_sync_at) {
         errno = EIO;
@@ -34,6 +44,7 @@ static int fault_fdatasync(int fd) {
 static void install(void) {
     env_ops o = *env_get_ops();
     o.pwrite = fault_pwrite;
+    o.pwritev = fault_pwritev;
     o.fdatasync = fault_fdatasync;
     env_set_ops(&o);
     pwrites = syncs = 0;
@@ -118,16 +129,33 @@ static ssize_t short_pwrite(int fd, const void *buf, size_t n, off_t off) {
     return pwrite(fd, buf, n > 7 ? 7 : n, off);
 }
 
+static ssize_t short_pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
+    (void)cnt;
+    return pwrite(fd, iov[0].iov_base, iov[0].iov_len > 7 ? 7 : iov[0].iov_len, off);
+}
+
 static void short_writes_completed(void) {
     const char *dir = tu_mkdtemp();
-    lsmlog_options o = tu_opts(LSMLOG_DURABILITY_OS, 8192);
+    lsmlog_options o = tu_opts(LSMLOG_DURABILITY_OS, 32768);
     lsmlog_log *log;
     tu_model m = {0};
     env_ops ops = *env_get_ops();
     ops.pwrite = short_pwrite;
+    ops.pwritev = short_pwritev;
     env_set_ops(&ops);
     CHECK_OK(lsmlog_log_open(dir, &o, &log));
     append_n(log, &m, 200); /* several segments */
+    /* values long enough to be written from where they lie (pwritev) */
+    static unsigned char big[3][6000];
+    lsmlog_entry e[3];
+    for (int i = 0; i < 3; i++) {
+        memset(big[i], 'a' + i, sizeof big[i]);
+        e[i] = (lsmlog_entry){big[i], sizeof big[i], 50 + i};
+    }
+    uint64_t first;
+    CHECK_OK(lsmlog_log_append_batch(log, e, 3, &first));
+    CHECK_EQ_U64(first, m.n);
+    for (int i = 0; i < 3; i++) tu_model_add(&m, big[i], sizeof big[i], 50 + i);
     env_set_ops(NULL);
     tu_verify_log(log, &m, 0);
     CHECK_OK(lsmlog_log_close(log));

@@ -580,6 +580,26 @@ static inline size_t tu_get_varint(const unsigned char *p, size_t avail, uint64_
     return 0;
 }
 
+/* Record i of a batch body (format-log.md: all prefixes, then all values):
+ * its value's length and position within the body. 1, or 0 if malformed. */
+static inline int tu_body_record(const unsigned char *body, size_t body_len, uint32_t count,
+                                 uint32_t i, uint64_t *vlen, size_t *vpos) {
+    size_t p = 0, values_before = 0;
+    uint64_t d, len = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        size_t a = tu_get_varint(body + p, body_len - p, &d);
+        if (!a) return 0;
+        p += a;
+        size_t b = tu_get_varint(body + p, body_len - p, &len);
+        if (!b) return 0;
+        p += b;
+        if (k < i) values_before += (size_t)len;
+        if (k == i) *vlen = len;
+    }
+    *vpos = p + values_before; /* p is now where the values begin */
+    return *vpos + *vlen <= body_len;
+}
+
 /* ---- a reference model of a log ------------------------------------------
  * Every test keeps what it wrote here and compares what it reads back, byte
  * for byte: nothing the library returns may differ from what was written. */
