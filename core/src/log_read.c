@@ -47,6 +47,15 @@ static int grab(lsmlog_log *log, segment *s) {
     return rc;
 }
 
+/* With log->mu held: pins s (NULL: nothing to read) for a read below its
+ * current size, *limit, and unlocks. LSMLOG_NOTFOUND when s is NULL. */
+static int pin_and_unlock(lsmlog_log *log, segment *s, uint64_t *limit) {
+    int rc = s ? grab(log, s) : LSMLOG_NOTFOUND;
+    if (rc == LSMLOG_OK) *limit = s->size;
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
 static void release(lsmlog_log *log, segment *s) {
     pthread_mutex_lock(&log->mu);
     log_seg_unref(log, s);
@@ -112,14 +121,8 @@ int lsmlog_log_get(lsmlog_log *log, uint64_t offset, int64_t *ts, void **value, 
         s = log->segs[log_seg_index(log, offset)];
         if (offset < s->first_off || offset >= s->end) s = NULL;
     }
-    if (!s) {
-        pthread_mutex_unlock(&log->mu);
-        return LSMLOG_NOTFOUND;
-    }
-    uint64_t pos = idx_pos_for_offset(s, offset), limit = s->size;
-    rc = grab(log, s);
-    pthread_mutex_unlock(&log->mu);
-    if (rc) return rc;
+    uint64_t pos = s ? idx_pos_for_offset(s, offset) : 0, limit;
+    if ((rc = pin_and_unlock(log, s, &limit)) != LSMLOG_OK) return rc;
     rc = LSMLOG_NOTFOUND;
     while (pos < limit) {
         batch_hdr h;
@@ -168,14 +171,8 @@ int lsmlog_log_offset_for_time(lsmlog_log *log, int64_t ts, uint64_t *offset) {
      * record before it is older */
     for (size_t i = 0; i < log->nsegs && !s; i++)
         if (log->segs[i]->first_off != log->segs[i]->end && log->segs[i]->max_ts >= ts) s = log->segs[i];
-    if (!s) {
-        pthread_mutex_unlock(&log->mu);
-        return LSMLOG_NOTFOUND;
-    }
-    uint64_t pos = idx_pos_for_time(s, ts), limit = s->size;
-    rc = grab(log, s);
-    pthread_mutex_unlock(&log->mu);
-    if (rc) return rc;
+    uint64_t pos = s ? idx_pos_for_time(s, ts) : 0, limit;
+    if ((rc = pin_and_unlock(log, s, &limit)) != LSMLOG_OK) return rc;
     rc = LSMLOG_NOTFOUND;
     while (pos < limit && rc == LSMLOG_NOTFOUND) {
         batch_hdr h;
