@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every test: the C tests in a normal build and under AddressSanitizer +
-# UndefinedBehaviorSanitizer. Exits non-zero on any failure and on an empty run.
-# LSMLOG_QUICK=1 skips the sanitizer build (for a fast local loop).
+# Every test: C, Lua (and Python), each in a normal build and under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure
+# and on an empty run. LSMLOG_QUICK=1 skips the sanitizer runs (a fast local loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -35,6 +35,13 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build-asan "C tests under ASan+UBSan"
 fi
+
+run_script() { # run_script SCRIPT LABEL: a language's own test script
+    if bash "$1"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "test.sh: $2 FAILED" >&2; fi
+}
+
+echo "== Lua tests =="
+run_script scripts/test_lua.sh "Lua tests"
 
 echo "test suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]

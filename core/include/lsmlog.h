@@ -171,11 +171,12 @@ LSMLOG_API int lsmlog_log_append(lsmlog_log *log, const void *data, size_t len, 
 LSMLOG_API int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entries, size_t n,
                                        uint64_t *first);
 
-/* Hands buffered records to the OS (durability "buffered"); a no-op otherwise. */
+/* Hands buffered records to the OS (durability "buffered"); a no-op for the
+ * other durabilities. LSMLOG_E_READONLY on a read-only handle. */
 LSMLOG_API int lsmlog_log_flush(lsmlog_log *log);
 
 /* Flushes, then fdatasyncs the active segment: everything appended so far
- * survives power loss. */
+ * survives power loss. LSMLOG_E_READONLY on a read-only handle. */
 LSMLOG_API int lsmlog_log_sync(lsmlog_log *log);
 
 /* Reads the record at `offset`: *ts and a copy of its value (*value owned by
