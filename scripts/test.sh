@@ -9,18 +9,19 @@ jobs="$(nproc)"
 failed=0
 passed=0
 
-run_ctest() { # run_ctest BUILD_DIR LABEL: counts the suite as passed or failed
-    local out ok=1 total
+run_ctest() { # run_ctest BUILD_DIR LABEL [CTEST ARGS]: counts the suite as passed or failed
+    local dir="$1" label="$2" out ok=1 total
+    shift 2
     out="$(mktemp)"
-    (cd "$1" && ctest --output-on-failure -j"$jobs" --timeout 600) 2>&1 | tee "$out" || ok=0
+    (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 "$@") 2>&1 | tee "$out" || ok=0
     # ctest prints "N% tests passed[, M tests failed] out of T"; T = 0 is an empty run
     total="$(sed -n 's/.*tests passed.* out of \([0-9]*\).*/\1/p' "$out" | tail -1)"
     if [ -z "$total" ] || [ "$total" = 0 ]; then
-        echo "test.sh: $2 ran no test" >&2
+        echo "test.sh: $label ran no test" >&2
         ok=0
     fi
     rm -f "$out"
-    if [ $ok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "test.sh: $2 FAILED" >&2; fi
+    if [ $ok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "test.sh: $label FAILED" >&2; fi
 }
 
 echo "== C tests (RelWithDebInfo) =="
@@ -39,6 +40,13 @@ fi
 run_script() { # run_script SCRIPT LABEL: a language's own test script
     if bash "$1"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "test.sh: $2 FAILED" >&2; fi
 }
+
+if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
+    echo "== threaded C tests (ThreadSanitizer) =="
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMLOG_TSAN=ON -DLSMLOG_TESTS=ON -DLSMLOG_BENCH=OFF -DLSMLOG_EXAMPLES=OFF >/dev/null
+    cmake --build build-tsan -j"$jobs" --target test_log_threads test_memtable >/dev/null
+    TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable"
+fi
 
 echo "== Lua tests =="
 run_script scripts/test_lua.sh "Lua tests"
