@@ -1,0 +1,618 @@
+/* sst_reader.c — opening a table, point lookups, and the two-level iterator.
+ *
+ * At open the footer, index, filter and properties are read, checked and kept
+ * in memory for the reader's life; the index is walked once so that every
+ * handle in it is known to tile the data region. Data blocks are read on
+ * demand, through the block cache when there is one. */
+#include "sst_reader.h"
+
+#include "alloc.h"
+#include "bloom.h"
+#include "coding.h"
+#include "crc32c.h"
+#include "env.h"
+#include "lsmlog.h"
+#include "sst_format.h"
+#include "status.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct sst_reader {
+    char *path; /* owned */
+    int fd;
+    uint64_t file_number; /* the cache key's first half */
+    uint64_t file_size;
+    block_cache *cache; /* borrowed; NULL: no caching */
+    sst_cmp_fn cmp;
+    block index;        /* owns its contents */
+    uint64_t index_off; /* its file position, for messages */
+    uint8_t *filter;    /* filter block contents, owned; NULL: no filter */
+    size_t filter_len;
+    sst_props props;   /* keys owned */
+    uint64_t data_end; /* the data blocks fill [0, data_end) */
+    atomic_uint_fast64_t gets, bloom_useful, bloom_useless, block_reads;
+    atomic_int iters; /* open iterators, to catch a close before them */
+};
+
+static void count(atomic_uint_fast64_t *c) {
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static int corrupt_at(const sst_reader *r, const char *kind, uint64_t off, const char *what) {
+    return st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu: %s", r->path, kind,
+                    (unsigned long long)off, what);
+}
+
+/* ---- blocks -------------------------------------------------------------- */
+
+/* 1 if a block of `size` bytes at `off`, trailer included, lies in [lo, hi). */
+static int in_range(uint64_t off, uint64_t size, uint64_t lo, uint64_t hi) {
+    return off >= lo && off <= hi && size <= hi - off && SST_BLOCK_TRAILER_SIZE <= hi - off - size;
+}
+
+/* Reads a block's contents and trailer into a new buffer (*buf, owned) and
+ * checks the trailer. The handle was checked to lie inside the file. */
+static int read_block(sst_reader *r, const char *kind, uint64_t off, uint64_t size, uint8_t **buf) {
+    if (size > SIZE_MAX - SST_BLOCK_TRAILER_SIZE) return corrupt_at(r, kind, off, "too large");
+    size_t n = (size_t)size;
+    uint8_t *b = lm_malloc(n + SST_BLOCK_TRAILER_SIZE);
+    if (!b) return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+    int rc = env_pread_all(r->fd, b, n + SST_BLOCK_TRAILER_SIZE, off, r->path);
+    if (rc) {
+        lm_free(b);
+        return rc;
+    }
+    uint32_t want = crc32c_unmask(get_u32(b + n + 1));
+    uint32_t got = crc32c_extend(crc32c_value(b, n), b + n, 1);
+    if (want != got) {
+        lm_free(b);
+        return st_error(LSMLOG_E_CORRUPT,
+                        "%s: %s block at byte %llu (%zu bytes): checksum mismatch", r->path, kind,
+                        (unsigned long long)off, n);
+    }
+    if (b[n] != SST_BLOCK_RAW) {
+        lm_free(b);
+        return st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu: unknown block type %u",
+                        r->path, kind, (unsigned long long)off, b[n]);
+    }
+    *buf = b;
+    return LSMLOG_OK;
+}
+
+/* A data block in use: either pinned in the cache (h) or owned (h NULL). */
+typedef struct blk_pin {
+    block *b;
+    block_cache_handle *h;
+} blk_pin;
+
+static void free_block(void *v) {
+    block_release(v);
+    lm_free(v);
+}
+
+static void unpin(sst_reader *r, blk_pin *p) {
+    if (p->h)
+        block_cache_release(r->cache, p->h);
+    else if (p->b)
+        free_block(p->b);
+    p->b = NULL;
+    p->h = NULL;
+}
+
+static int load_data_block(sst_reader *r, uint64_t off, uint64_t size, blk_pin *pin) {
+    pin->b = NULL;
+    pin->h = NULL;
+    if (r->cache && (pin->h = block_cache_lookup(r->cache, r->file_number, off))) {
+        pin->b = block_cache_value(pin->h);
+        return LSMLOG_OK;
+    }
+    count(&r->block_reads);
+    uint8_t *buf;
+    int rc = read_block(r, "data", off, size, &buf);
+    if (rc) return rc;
+    block *b = lm_malloc(sizeof *b);
+    if (!b) {
+        lm_free(buf);
+        return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+    }
+    block_loc loc = {r->path, "data", off};
+    if ((rc = block_init(b, buf, (size_t)size, &loc))) {
+        lm_free(buf);
+        lm_free(b);
+        return rc;
+    }
+    b->owned = buf;
+    if (!r->cache) {
+        pin->b = b;
+        return LSMLOG_OK;
+    }
+    /* Charged with what the block really holds in memory. */
+    size_t charge = (size_t)size + SST_BLOCK_TRAILER_SIZE + sizeof *b;
+    if ((rc = block_cache_insert(r->cache, r->file_number, off, b, charge, free_block, &pin->h)))
+        return rc;
+    pin->b = block_cache_value(pin->h);
+    return LSMLOG_OK;
+}
+
+/* Decodes an index value: offset and size of a data block inside the data
+ * region. At exactly the value's end: trailing bytes mean damage. */
+static int decode_handle(const sst_reader *r, const block_iter *ix, uint64_t *off, uint64_t *size) {
+    const uint8_t *p = ix->val, *end = ix->val + ix->vlen;
+    if (!(p = get_varint(p, end, off, 10)) || !(p = get_varint(p, end, size, 10)) || p != end)
+        return corrupt_at(r, "index", ix->loc.offset, "malformed block handle");
+    if (!in_range(*off, *size, 0, r->data_end))
+        return corrupt_at(r, "index", ix->loc.offset, "block handle outside the data");
+    return LSMLOG_OK;
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+static int decode_props(sst_reader *r, const uint8_t *p, size_t n, uint64_t at) {
+    const uint8_t *end = p + n;
+    sst_props *pr = &r->props;
+    uint64_t *nums[] = {&pr->num_entries,   &pr->num_deletions,   &pr->num_data_blocks,
+                        &pr->raw_key_bytes, &pr->raw_value_bytes, &pr->smallest_seq,
+                        &pr->largest_seq};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (!(p = get_varint(p, end, nums[i], 10)))
+            return corrupt_at(r, "properties", at, "malformed number");
+    if (end - p < 8) return corrupt_at(r, "properties", at, "truncated");
+    pr->created_ms = get_i64(p);
+    p += 8;
+    uint8_t **keys[2] = {&pr->smallest_key, &pr->largest_key};
+    size_t *lens[2] = {&pr->smallest_len, &pr->largest_len};
+    for (int i = 0; i < 2; i++) {
+        uint64_t len;
+        if (!(p = get_varint(p, end, &len, 5)) || len > (uint64_t)(end - p))
+            return corrupt_at(r, "properties", at, "malformed key");
+        if (len) {
+            if (!(*keys[i] = lm_malloc((size_t)len)))
+                return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+            memcpy(*keys[i], p, (size_t)len);
+        }
+        *lens[i] = (size_t)len;
+        p += len;
+    }
+    /* Bytes after the known fields belong to later additions: ignored. */
+    int ok;
+    if (pr->num_entries == 0)
+        ok = pr->num_deletions == 0 && pr->num_data_blocks == 0 && pr->smallest_len == 0 &&
+             pr->largest_len == 0;
+    else
+        ok = pr->num_deletions <= pr->num_entries && pr->num_data_blocks >= 1 &&
+             pr->num_data_blocks <= pr->num_entries && pr->smallest_seq <= pr->largest_seq &&
+             pr->smallest_seq <= SST_MAX_SEQ && pr->largest_seq <= SST_MAX_SEQ &&
+             pr->smallest_len >= SST_IKEY_TRAILER && pr->largest_len >= SST_IKEY_TRAILER &&
+             r->cmp(pr->smallest_key, pr->smallest_len, pr->largest_key, pr->largest_len) <= 0;
+    if (!ok) return corrupt_at(r, "properties", at, "inconsistent values");
+    return LSMLOG_OK;
+}
+
+/* Walks the index once: separators strictly ascending, handles laid end to
+ * end from byte 0 to data_end, one per data block the properties count. Later
+ * reads can then trust any handle the index gives. */
+static int check_index(sst_reader *r, uint64_t at) {
+    block_iter ix;
+    block_iter_init(&ix, r->cmp, SST_IKEY_TRAILER);
+    block_loc loc = {r->path, "index", at};
+    block_iter_set(&ix, &r->index, &loc);
+    uint8_t *prev = NULL;
+    size_t plen = 0, pcap = 0;
+    uint64_t expect = 0, blocks = 0;
+    int rc = block_iter_first(&ix);
+    while (rc == LSMLOG_OK && ix.valid) {
+        uint64_t off, size;
+        if ((rc = decode_handle(r, &ix, &off, &size))) break;
+        if (off != expect) {
+            rc = corrupt_at(r, "index", at, "data blocks do not follow each other");
+            break;
+        }
+        if (blocks > 0 && r->cmp(prev, plen, ix.key, ix.klen) >= 0) {
+            rc = corrupt_at(r, "index", at, "keys out of order");
+            break;
+        }
+        if (ix.klen > pcap) {
+            uint8_t *np = lm_realloc(prev, ix.klen);
+            if (!np) {
+                rc = st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+                break;
+            }
+            prev = np;
+            pcap = ix.klen;
+        }
+        memcpy(prev, ix.key, ix.klen);
+        plen = ix.klen;
+        expect = off + size + SST_BLOCK_TRAILER_SIZE;
+        blocks++;
+        rc = block_iter_next(&ix);
+    }
+    lm_free(prev);
+    block_iter_release(&ix);
+    if (rc) return rc;
+    if (expect != r->data_end)
+        return corrupt_at(r, "index", at, "data blocks do not fill the data");
+    if (blocks != r->props.num_data_blocks)
+        return corrupt_at(r, "index", at, "block count differs from the properties");
+    return LSMLOG_OK;
+}
+
+static int open_table(sst_reader *r) {
+    int rc = env_open(r->path, O_RDONLY, &r->fd);
+    if (rc) return rc;
+    if ((rc = env_file_size(r->fd, &r->file_size, r->path))) return rc;
+    uint64_t fs = r->file_size;
+    if (fs < SST_FOOTER_SIZE)
+        return st_error(LSMLOG_E_CORRUPT, "%s: %llu bytes is too short for a table (footer: %u)",
+                        r->path, (unsigned long long)fs, SST_FOOTER_SIZE);
+    uint64_t meta_end = fs - SST_FOOTER_SIZE;
+    uint8_t f[SST_FOOTER_SIZE];
+    if ((rc = env_pread_all(r->fd, f, sizeof f, meta_end, r->path))) return rc;
+    /* Magic first: a file that is not a table (or was cut short) should say
+     * so, rather than report a bad checksum. */
+    if (get_u64(f + SST_FOOTER_MAGIC_AT) != SST_MAGIC)
+        return st_error(LSMLOG_E_CORRUPT,
+                        "%s: footer at byte %llu: bad magic (not a table, or cut short)", r->path,
+                        (unsigned long long)meta_end);
+    if (crc32c_unmask(get_u32(f + SST_FOOTER_CRC_AT)) != crc32c_value(f, SST_FOOTER_CRC_AT))
+        return st_error(LSMLOG_E_CORRUPT, "%s: footer at byte %llu: checksum mismatch", r->path,
+                        (unsigned long long)meta_end);
+    uint32_t version = get_u32(f + 48);
+    if (version > SST_FORMAT_VERSION)
+        return st_error(LSMLOG_E_VERSION,
+                        "%s: table format version %u, this library reads up to %u", r->path,
+                        version, SST_FORMAT_VERSION);
+    if (version == 0)
+        return st_error(LSMLOG_E_CORRUPT, "%s: footer at byte %llu: version 0", r->path,
+                        (unsigned long long)meta_end);
+    uint64_t i_off = get_u64(f), i_size = get_u64(f + 8);
+    uint64_t f_off = get_u64(f + 16), f_size = get_u64(f + 24);
+    uint64_t p_off = get_u64(f + 32), p_size = get_u64(f + 40);
+    /* The blocks after the data are laid end to end: filter (if any),
+     * properties, index, footer. Anything else is damage. */
+    int layout = in_range(i_off, i_size, 0, meta_end) &&
+                 i_off + i_size + SST_BLOCK_TRAILER_SIZE == meta_end &&
+                 in_range(p_off, p_size, 0, i_off) &&
+                 p_off + p_size + SST_BLOCK_TRAILER_SIZE == i_off;
+    if (layout && f_size == 0) {
+        layout = f_off == 0;
+        r->data_end = p_off;
+    } else if (layout) {
+        layout =
+            in_range(f_off, f_size, 0, p_off) && f_off + f_size + SST_BLOCK_TRAILER_SIZE == p_off;
+        r->data_end = f_off;
+    }
+    if (!layout)
+        return st_error(LSMLOG_E_CORRUPT,
+                        "%s: footer at byte %llu: block handles do not fit the file", r->path,
+                        (unsigned long long)meta_end);
+
+    uint8_t *buf;
+    if ((rc = read_block(r, "index", i_off, i_size, &buf))) return rc;
+    block_loc iloc = {r->path, "index", i_off};
+    if ((rc = block_init(&r->index, buf, (size_t)i_size, &iloc))) {
+        lm_free(buf);
+        return rc;
+    }
+    r->index.owned = buf;
+    r->index_off = i_off;
+
+    if (f_size) {
+        if ((rc = read_block(r, "filter", f_off, f_size, &r->filter))) return rc;
+        r->filter_len = (size_t)f_size;
+        if (!bloom_filter_ok(r->filter, r->filter_len))
+            return corrupt_at(r, "filter", f_off, "bad probe count or size");
+    }
+
+    if ((rc = read_block(r, "properties", p_off, p_size, &buf))) return rc;
+    rc = decode_props(r, buf, (size_t)p_size, p_off);
+    lm_free(buf);
+    if (rc) return rc;
+    r->props.file_size = fs;
+    return check_index(r, i_off);
+}
+
+int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_cmp_fn cmp,
+                    sst_reader **out) {
+    if (!cmp) return st_error(LSMLOG_E_INVALID, "table %s: no comparator", path);
+    sst_reader *r = lm_calloc(1, sizeof *r);
+    if (!r) return st_error(LSMLOG_E_NOMEM, "out of memory opening %s", path);
+    r->fd = -1;
+    r->file_number = file_number;
+    r->cache = cache;
+    r->cmp = cmp;
+    atomic_init(&r->gets, 0);
+    atomic_init(&r->bloom_useful, 0);
+    atomic_init(&r->bloom_useless, 0);
+    atomic_init(&r->block_reads, 0);
+    atomic_init(&r->iters, 0);
+    int rc;
+    if (!(r->path = lm_strdup(path)))
+        rc = st_error(LSMLOG_E_NOMEM, "out of memory opening %s", path);
+    else
+        rc = open_table(r);
+    if (rc) {
+        sst_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return LSMLOG_OK;
+}
+
+void sst_reader_close(sst_reader *r) {
+    if (!r) return;
+    assert(atomic_load(&r->iters) == 0);
+    env_close(r->fd);
+    block_release(&r->index);
+    lm_free(r->filter);
+    sst_props_clear(&r->props);
+    lm_free(r->path);
+    lm_free(r);
+}
+
+const sst_props *sst_reader_props(const sst_reader *r) {
+    return &r->props;
+}
+
+uint64_t sst_reader_file_number(const sst_reader *r) {
+    return r->file_number;
+}
+
+void sst_reader_get_stats(const sst_reader *r, sst_reader_stats *out) {
+    out->gets = atomic_load_explicit(&r->gets, memory_order_relaxed);
+    out->bloom_useful = atomic_load_explicit(&r->bloom_useful, memory_order_relaxed);
+    out->bloom_useless = atomic_load_explicit(&r->bloom_useless, memory_order_relaxed);
+    out->block_reads = atomic_load_explicit(&r->block_reads, memory_order_relaxed);
+}
+
+/* ---- the two-level iterator ---------------------------------------------- */
+
+struct sst_iter {
+    sst_reader *r;
+    block_iter ix;    /* over the reader's index block */
+    block_iter data;  /* over the pinned data block */
+    blk_pin pin;      /* the data block `data` walks; b NULL when none */
+    uint64_t pin_off; /* its offset */
+    int valid;
+    int status; /* first error: sticky */
+};
+
+static void iter_init(sst_iter *it, sst_reader *r) {
+    memset(it, 0, sizeof *it);
+    it->r = r;
+    block_iter_init(&it->ix, r->cmp, SST_IKEY_TRAILER);
+    block_iter_init(&it->data, r->cmp, SST_IKEY_TRAILER);
+    block_loc loc = {r->path, "index", r->index_off};
+    block_iter_set(&it->ix, &r->index, &loc);
+}
+
+static void iter_cleanup(sst_iter *it) {
+    unpin(it->r, &it->pin);
+    block_iter_release(&it->ix);
+    block_iter_release(&it->data);
+}
+
+static int iter_fail(sst_iter *it, int rc) {
+    it->status = rc;
+    it->valid = 0;
+    unpin(it->r, &it->pin);
+    return rc;
+}
+
+/* Not on an entry: the data block is let go. */
+static int iter_end(sst_iter *it) {
+    it->valid = 0;
+    unpin(it->r, &it->pin);
+    return LSMLOG_OK;
+}
+
+/* Points the data iterator at the block the index iterator is on. */
+static int set_data_block(sst_iter *it) {
+    uint64_t off, size;
+    int rc = decode_handle(it->r, &it->ix, &off, &size);
+    if (rc) return iter_fail(it, rc);
+    if (it->pin.b && it->pin_off == off) return LSMLOG_OK; /* already there */
+    unpin(it->r, &it->pin);
+    if ((rc = load_data_block(it->r, off, size, &it->pin))) return iter_fail(it, rc);
+    it->pin_off = off;
+    block_loc loc = {it->r->path, "data", off};
+    block_iter_set(&it->data, it->pin.b, &loc);
+    return LSMLOG_OK;
+}
+
+/* After a move of the data iterator: on an entry, or on to the next block's
+ * first entry (a block may be empty), or past the last. */
+static int skip_forward(sst_iter *it, int rc) {
+    for (;;) {
+        if (rc) return iter_fail(it, rc);
+        if (it->data.valid) {
+            it->valid = 1;
+            return LSMLOG_OK;
+        }
+        if ((rc = block_iter_next(&it->ix))) return iter_fail(it, rc);
+        if (!it->ix.valid) return iter_end(it);
+        if ((rc = set_data_block(it))) return rc;
+        rc = block_iter_first(&it->data);
+    }
+}
+
+static int skip_backward(sst_iter *it, int rc) {
+    for (;;) {
+        if (rc) return iter_fail(it, rc);
+        if (it->data.valid) {
+            it->valid = 1;
+            return LSMLOG_OK;
+        }
+        if ((rc = block_iter_prev(&it->ix))) return iter_fail(it, rc);
+        if (!it->ix.valid) return iter_end(it);
+        if ((rc = set_data_block(it))) return rc;
+        rc = block_iter_last(&it->data);
+    }
+}
+
+static int iter_seek(sst_iter *it, const uint8_t *k, size_t klen) {
+    if (it->status) return it->status;
+    int rc = block_iter_seek(&it->ix, k, klen);
+    if (rc) return iter_fail(it, rc);
+    if (!it->ix.valid) return iter_end(it);
+    if ((rc = set_data_block(it))) return rc;
+    return skip_forward(it, block_iter_seek(&it->data, k, klen));
+}
+
+int sst_iter_new(sst_reader *r, sst_iter **out) {
+    sst_iter *it = lm_malloc(sizeof *it);
+    if (!it) return st_error(LSMLOG_E_NOMEM, "out of memory iterating %s", r->path);
+    iter_init(it, r);
+    atomic_fetch_add(&r->iters, 1);
+    *out = it;
+    return LSMLOG_OK;
+}
+
+void sst_iter_close(sst_iter *it) {
+    if (!it) return;
+    atomic_fetch_sub(&it->r->iters, 1);
+    iter_cleanup(it);
+    lm_free(it);
+}
+
+int sst_iter_first(sst_iter *it) {
+    if (it->status) return it->status;
+    int rc = block_iter_first(&it->ix);
+    if (rc) return iter_fail(it, rc);
+    if (!it->ix.valid) return iter_end(it);
+    if ((rc = set_data_block(it))) return rc;
+    return skip_forward(it, block_iter_first(&it->data));
+}
+
+int sst_iter_last(sst_iter *it) {
+    if (it->status) return it->status;
+    int rc = block_iter_last(&it->ix);
+    if (rc) return iter_fail(it, rc);
+    if (!it->ix.valid) return iter_end(it);
+    if ((rc = set_data_block(it))) return rc;
+    return skip_backward(it, block_iter_last(&it->data));
+}
+
+int sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t klen) {
+    /* The comparator reads a trailer: a shorter target is the caller's bug,
+     * refused without failing the iterator. */
+    if (klen < SST_IKEY_TRAILER)
+        return st_error(LSMLOG_E_INVALID, "%s: seek to a key of %zu bytes", it->r->path, klen);
+    return iter_seek(it, ikey, klen);
+}
+
+int sst_iter_next(sst_iter *it) {
+    if (it->status) return it->status;
+    assert(it->valid);
+    return skip_forward(it, block_iter_next(&it->data));
+}
+
+int sst_iter_prev(sst_iter *it) {
+    if (it->status) return it->status;
+    assert(it->valid);
+    return skip_backward(it, block_iter_prev(&it->data));
+}
+
+int sst_iter_valid(const sst_iter *it) {
+    return it->valid;
+}
+
+int sst_iter_status(const sst_iter *it) {
+    return it->status;
+}
+
+const uint8_t *sst_iter_key(const sst_iter *it, size_t *len) {
+    assert(it->valid);
+    *len = it->data.klen;
+    return it->data.key;
+}
+
+const uint8_t *sst_iter_value(const sst_iter *it, size_t *len) {
+    assert(it->valid);
+    *len = it->data.vlen;
+    return it->data.val;
+}
+
+/* ---- point lookups -------------------------------------------------------- */
+
+int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t snapshot_seq,
+                   int *type, uint64_t *seq, uint8_t **val, size_t *vlen) {
+    count(&r->gets);
+    if (r->filter && !bloom_may_match(r->filter, r->filter_len, ukey, ulen)) {
+        count(&r->bloom_useful);
+        return LSMLOG_NOTFOUND;
+    }
+    /* The lookup key: the user key with the trailer that sorts first among
+     * its entries of seq <= snapshot, so a seek lands on the newest visible. */
+    uint8_t stack[256], *lk = stack;
+    size_t lklen = ulen + SST_IKEY_TRAILER;
+    if (lklen > sizeof stack && !(lk = lm_malloc(lklen)))
+        return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+    if (ulen) memcpy(lk, ukey, ulen);
+    uint64_t snap = snapshot_seq > SST_MAX_SEQ ? SST_MAX_SEQ : snapshot_seq;
+    put_u64(lk + ulen, snap << 8 | 0xff);
+
+    sst_iter it;
+    iter_init(&it, r);
+    int rc = iter_seek(&it, lk, lklen);
+    if (lk != stack) lm_free(lk);
+    if (rc == LSMLOG_OK) {
+        rc = LSMLOG_NOTFOUND;
+        const uint8_t *k = it.data.key;
+        size_t klen = it.data.klen;
+        if (it.valid && klen - SST_IKEY_TRAILER == ulen &&
+            (ulen == 0 || memcmp(k, ukey, ulen) == 0)) {
+            uint64_t t = get_u64(k + ulen);
+            /* The order guarantees seq <= snapshot; checked so that a wrong
+             * comparator cannot leak a newer version. */
+            if ((t >> 8) <= snap) rc = LSMLOG_OK;
+            if (rc == LSMLOG_OK) {
+                int ty = (int)(t & 0xff);
+                if (val) {
+                    uint8_t *copy = NULL;
+                    size_t n = it.data.vlen;
+                    if (ty != SST_TYPE_DELETE) {
+                        if (!(copy = lm_malloc(n)))
+                            rc = st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+                        else if (n)
+                            memcpy(copy, it.data.val, n);
+                    } else {
+                        n = 0;
+                    }
+                    if (rc == LSMLOG_OK) {
+                        *val = copy;
+                        *vlen = n;
+                    }
+                }
+                if (rc == LSMLOG_OK) {
+                    if (type) *type = ty;
+                    if (seq) *seq = t >> 8;
+                }
+            }
+        }
+        if (rc == LSMLOG_NOTFOUND && r->filter) count(&r->bloom_useless);
+    }
+    iter_cleanup(&it);
+    return rc;
+}
+
+int sst_reader_approx_offset(sst_reader *r, const uint8_t *ikey, size_t klen, uint64_t *off) {
+    if (klen < SST_IKEY_TRAILER)
+        return st_error(LSMLOG_E_INVALID, "%s: a key of %zu bytes", r->path, klen);
+    block_iter ix;
+    block_iter_init(&ix, r->cmp, SST_IKEY_TRAILER);
+    block_loc loc = {r->path, "index", r->index_off};
+    block_iter_set(&ix, &r->index, &loc);
+    uint64_t size;
+    int rc = block_iter_seek(&ix, ikey, klen);
+    if (rc == LSMLOG_OK) {
+        if (ix.valid)
+            rc = decode_handle(r, &ix, off, &size);
+        else
+            *off = r->data_end;
+    }
+    block_iter_release(&ix);
+    return rc;
+}

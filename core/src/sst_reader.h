@@ -1,0 +1,107 @@
+/* sst_reader.h — reading one sorted string table (docs/format-sst.md): open
+ * (footer, index, filter and properties read and checked once), point
+ * lookups of a user key at a snapshot, and a two-level iterator (index block
+ * -> data block) over the whole table.
+ *
+ * Every block is read with env_pread_all and its CRC checked before it is
+ * parsed; a block taken from the block cache was checked when it was loaded.
+ * Any damage found, at open or later, is LSMLOG_E_CORRUPT with a message
+ * (lsmlog_errmsg) naming the file and the block's byte position.
+ *
+ * Threads: after open a reader is immutable (its counters are atomic), so any
+ * number of threads may call sst_reader_get and run their own iterators on
+ * one reader at once. An iterator is used by one thread at a time. Every
+ * iterator must be closed before the reader.
+ *
+ * (LevelDB's table/table.cc and table/two_level_iterator.cc.) */
+#ifndef LSMLOG_SST_READER_H
+#define LSMLOG_SST_READER_H
+
+#include "block.h"
+#include "block_cache.h"
+#include "sst_builder.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sst_reader sst_reader;
+typedef struct sst_iter sst_iter;
+
+/* Counters of one reader since open. */
+typedef struct sst_reader_stats {
+    uint64_t gets;          /* sst_reader_get calls */
+    uint64_t bloom_useful;  /* gets the filter answered "absent": no block read */
+    uint64_t bloom_useless; /* gets the filter let through that found nothing (a false
+                               positive, or only versions newer than the snapshot) */
+    uint64_t block_reads;   /* data blocks read from the file (cache misses) */
+} sst_reader_stats;
+
+/* Opens the table at `path`. file_number keys its blocks in `cache` (which
+ * may be NULL: no caching; borrowed, it must outlive the reader). cmp is the
+ * internal key order the table was built with. Reads and checks the footer,
+ * the index (every entry: order, and handles that tile the data region),
+ * the filter and the properties. *out is owned: close with
+ * sst_reader_close. LSMLOG_OK; LSMLOG_E_CORRUPT (any damage, with the file
+ * and byte position); LSMLOG_E_VERSION (a newer format); LSMLOG_E_NOENT,
+ * LSMLOG_E_IO, LSMLOG_E_NOMEM. */
+int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_cmp_fn cmp,
+                    sst_reader **out);
+
+/* Closes the reader (its iterators must be closed already). Its blocks stay
+ * in the cache, still valid for a reader of the same file number; a deleted
+ * table's are dropped with block_cache_erase_file. NULL is a no-op. */
+void sst_reader_close(sst_reader *r);
+
+/* The newest entry of user key ukey[0..ulen) with seq <= snapshot_seq (a
+ * snapshot above the largest seq, e.g. UINT64_MAX, sees every entry).
+ * The filter is consulted first.
+ * LSMLOG_OK: *type is the entry's type (the trailer's low byte: 0 delete,
+ * 1 put, 2 put with TTL), *seq its seq (seq may be NULL); when val is not
+ * NULL, *val / *vlen receive an owned copy of the value (free with lm_free,
+ * which is also lsmlog_free): NULL and 0 for a deletion, otherwise a buffer
+ * even when the value is empty.
+ * LSMLOG_NOTFOUND: the table has no such entry (nothing is set).
+ * LSMLOG_E_CORRUPT, LSMLOG_E_IO, LSMLOG_E_NOMEM. */
+int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t snapshot_seq,
+                   int *type, uint64_t *seq, uint8_t **val, size_t *vlen);
+
+/* The table's properties; borrowed, valid until the reader is closed. */
+const sst_props *sst_reader_props(const sst_reader *r);
+
+uint64_t sst_reader_file_number(const sst_reader *r);
+
+/* The file position where the data for internal key ikey (>= 8 bytes) would
+ * be: the offset of the block that holds it (the start of the metadata when
+ * past the last key). For size estimates of key ranges. LSMLOG_OK,
+ * LSMLOG_E_INVALID, LSMLOG_E_CORRUPT. */
+int sst_reader_approx_offset(sst_reader *r, const uint8_t *ikey, size_t klen, uint64_t *off);
+
+void sst_reader_get_stats(const sst_reader *r, sst_reader_stats *out);
+
+/* ---- iterator -------------------------------------------------------------
+ * A position in the table's entries, in key order. Each move returns the
+ * iterator's status: LSMLOG_OK (then sst_iter_valid says whether it is on an
+ * entry) or an error (LSMLOG_E_CORRUPT, LSMLOG_E_IO, LSMLOG_E_NOMEM), after
+ * which it is not valid and every move returns the same error (also
+ * sst_iter_status). The current key and value stay valid until the next move
+ * or close: the iterator pins the data block they lie in. */
+
+/* A new iterator, not positioned. *out is owned: sst_iter_close. */
+int sst_iter_new(sst_reader *r, sst_iter **out);
+void sst_iter_close(sst_iter *it); /* NULL is a no-op */
+
+int sst_iter_first(sst_iter *it);
+int sst_iter_last(sst_iter *it);
+/* The first entry whose internal key is >= ikey (ikey borrowed for the call;
+ * klen >= 8, else LSMLOG_E_INVALID and the iterator is unchanged). */
+int sst_iter_seek(sst_iter *it, const uint8_t *ikey, size_t klen);
+int sst_iter_next(sst_iter *it); /* requires valid */
+int sst_iter_prev(sst_iter *it); /* requires valid; before the first: not valid */
+
+int sst_iter_valid(const sst_iter *it);
+int sst_iter_status(const sst_iter *it);
+/* The current internal key / value; require valid. Borrowed (above). */
+const uint8_t *sst_iter_key(const sst_iter *it, size_t *len);
+const uint8_t *sst_iter_value(const sst_iter *it, size_t *len);
+
+#endif
