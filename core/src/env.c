@@ -20,11 +20,11 @@ static int real_mkdir(const char *path, mode_t mode) { return mkdir(path, mode);
 
 static const env_ops real_ops = {
     real_open, close, pread, pwrite, pwritev, fdatasync, fsync, ftruncate, fstat, stat,
-    rename,    unlink, real_mkdir, flock, mmap, munmap,
+    rename,    unlink, real_mkdir, rmdir, flock, mmap, munmap,
 };
 static env_ops ops = {
     real_open, close, pread, pwrite, pwritev, fdatasync, fsync, ftruncate, fstat, stat,
-    rename,    unlink, real_mkdir, flock, mmap, munmap,
+    rename,    unlink, real_mkdir, rmdir, flock, mmap, munmap,
 };
 
 const env_ops *env_get_ops(void) { return &ops; }
@@ -176,6 +176,22 @@ int env_rename(const char *from, const char *to) {
 int env_unlink(const char *path) {
     if (ops.unlink(path) != 0 && errno != ENOENT) return st_errno(LSMLOG_E_IO, "remove %s", path);
     return LSMLOG_OK;
+}
+
+int env_remove_dir(const char *path) {
+    char **names;
+    size_t n;
+    int rc = env_list_dir(path, &names, &n);
+    if (rc == LSMLOG_E_NOENT) return LSMLOG_OK;
+    if (rc) return rc;
+    for (size_t i = 0; rc == LSMLOG_OK && i < n; i++) {
+        char *f = env_join(path, names[i]);
+        rc = f ? env_unlink(f) : st_error(LSMLOG_E_NOMEM, "out of memory");
+        lm_free(f);
+    }
+    env_free_names(names, n);
+    if (rc == LSMLOG_OK && ops.rmdir(path) != 0 && errno != ENOENT) rc = st_errno(LSMLOG_E_IO, "remove directory %s", path);
+    return rc;
 }
 
 int env_mkdirs(const char *path) {

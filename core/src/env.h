@@ -25,6 +25,7 @@ typedef struct env_ops {
     int (*rename)(const char *from, const char *to);
     int (*unlink)(const char *path);
     int (*mkdir)(const char *path, mode_t mode);
+    int (*rmdir)(const char *path);
     int (*flock)(int fd, int op);
     void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
     int (*munmap)(void *addr, size_t len);
@@ -69,6 +70,9 @@ int env_read_file(const char *path, uint8_t **buf, size_t *n);
 int env_rename(const char *from, const char *to);
 /* Removes path; a missing file is not an error. */
 int env_unlink(const char *path);
+/* Removes a directory and the files in it (not recursive: no subdirectories
+ * expected); a missing directory is not an error. */
+int env_remove_dir(const char *path);
 /* Creates dir and missing parents ("mkdir -p"). */
 int env_mkdirs(const char *path);
 
