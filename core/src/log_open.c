@@ -400,6 +400,19 @@ int log_refresh(lsmlog_log *log) {
          * has none after it (its end is its own name) */
         if (s->end == s->base) break;
         rc = adopt_segment(log, s->end, &added);
+        if (rc == LSMLOG_OK && !added && !env_exists(s->path)) {
+            /* Retention removed this segment, so it removed the next one
+             * too (it drops from the front): move on to the oldest segment
+             * left after it, as iterators do. Listing the directory is paid
+             * only in this case. */
+            uint64_t *bases, next = 0;
+            size_t nb;
+            rc = list_bases(log, &bases, &nb);
+            for (size_t i = 0; rc == LSMLOG_OK && i < nb && !next; i++)
+                if (bases[i] > s->base) next = bases[i];
+            if (rc == LSMLOG_OK) lm_free(bases);
+            if (rc == LSMLOG_OK && next) rc = adopt_segment(log, next, &added);
+        }
         if (!added) break;
     }
     pthread_mutex_unlock(&log->refresh_mu);

@@ -1013,6 +1013,39 @@ static void case_readonly(void) {
 
 /* A read-only handle on a log that has no records yet (a writer made it
  * and closed, or is still open): an empty log, not an error. */
+/* A read-only handle keeps following after retention removed the segment
+ * after the last one it knew (regression: it stayed at its old end). */
+static void case_readonly_after_retention(void) {
+    const char *dir = tu_mkdtemp();
+    lsmlog_options o = tu_opts(LSMLOG_DURABILITY_OS, 4096);
+    lsmlog_log *w, *r;
+    char v[60];
+    memset(v, '.', sizeof v);
+    CHECK_OK(lsmlog_log_open(dir, &o, &w));
+    for (int i = 0; i < 100; i++) CHECK_OK(lsmlog_log_append(w, v, sizeof v, LSMLOG_NOW, NULL));
+    o.readonly = 1;
+    CHECK_OK(lsmlog_log_open(dir, &o, &r));
+    uint64_t rend, wend;
+    CHECK_OK(lsmlog_log_bounds(r, NULL, &rend));
+    CHECK_EQ_U64(rend, 100);
+    for (int i = 0; i < 300; i++) CHECK_OK(lsmlog_log_append(w, v, sizeof v, LSMLOG_NOW, NULL));
+    CHECK_OK(lsmlog_log_bounds(w, NULL, &wend));
+    CHECK_OK(lsmlog_log_truncate_before(w, wend)); /* every sealed segment, the reader's too */
+    CHECK_OK(lsmlog_log_append(w, "new", 3, LSMLOG_NOW, NULL));
+    CHECK_OK(lsmlog_log_bounds(w, NULL, &wend));
+    CHECK_EQ_INT(lsmlog_log_wait(r, wend - 1, 2000), LSMLOG_OK);
+    CHECK_OK(lsmlog_log_bounds(r, NULL, &rend));
+    CHECK_EQ_U64(rend, wend);
+    void *val;
+    size_t len;
+    CHECK_OK(lsmlog_log_get(r, wend - 1, NULL, &val, &len));
+    CHECK(len == 3 && memcmp(val, "new", 3) == 0);
+    lsmlog_free(val);
+    CHECK_OK(lsmlog_log_close(r));
+    CHECK_OK(lsmlog_log_close(w));
+    tu_rmtemp(dir);
+}
+
 static void case_readonly_empty_log(void) {
     const char *dir = fresh_dir();
     lsmlog_log *w = open_log(dir, LSMLOG_DURABILITY_OS, 0);
@@ -1543,6 +1576,7 @@ int main(void) {
     TU_CASE(case_null_args);
     TU_CASE(case_readonly);
     TU_CASE(case_readonly_empty_log);
+    TU_CASE(case_readonly_after_retention);
     TU_CASE(case_reopen_keeps_everything);
     TU_CASE(case_durability_levels);
     TU_CASE(case_truncate_before);
