@@ -48,6 +48,9 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable"
 fi
 
+echo "== Python tests =="
+run_script scripts/test_python.sh "Python tests"
+
 echo "== Lua tests =="
 run_script scripts/test_lua.sh "Lua tests"
 

@@ -1,0 +1,268 @@
+/*
+ * module.c — the _lsmlog extension module: multi-phase initialisation and
+ * per-module state (CPython's Modules/xxlimited.c is the template), the
+ * exception classes, the one table from core status codes to exceptions, and
+ * the integer argument converters.
+ */
+#include "binding.h"
+
+#include <errno.h>
+
+/* ---- status codes -> exceptions ---------------------------------------- */
+
+enum exc_kind {
+    K_ERROR,    /* lsmlog.Error */
+    K_CORRUPT,  /* lsmlog.CorruptionError */
+    K_LOCKED,   /* lsmlog.LockedError */
+    K_READONLY, /* lsmlog.ReadOnlyError */
+    K_VALUE,    /* ValueError: a bad argument, or the handle is closed */
+    K_MEMORY,   /* MemoryError */
+};
+
+/* The one table. `err` is the errno an OSError carries when the core gave
+ * none (0: none). */
+static const struct {
+    int code;
+    enum exc_kind kind;
+    int err;
+} status_table[] = {
+    /* clang-format off */
+    {LSMLOG_E_IO, K_ERROR, 0},
+    {LSMLOG_E_CORRUPT, K_CORRUPT, 0},
+    {LSMLOG_E_NOMEM, K_MEMORY, 0},
+    {LSMLOG_E_INVALID, K_VALUE, 0},
+    {LSMLOG_E_BUSY, K_ERROR, EBUSY},
+    {LSMLOG_E_LOCKED, K_LOCKED, 0},
+    {LSMLOG_E_CLOSED, K_VALUE, 0},
+    {LSMLOG_E_READONLY, K_READONLY, EROFS},
+    {LSMLOG_E_TOOBIG, K_VALUE, 0},
+    {LSMLOG_E_VERSION, K_ERROR, 0},
+    {LSMLOG_E_NOENT, K_ERROR, ENOENT},
+    {LSMLOG_E_FAILED, K_ERROR, 0},
+    /* clang-format on */
+};
+
+PyObject *lsm_raise(module_state *st, int rc) {
+    /* Capture the thread's message and errno before anything else runs. */
+    const char *text = lsmlog_errmsg();
+    int err = lsmlog_errno();
+    if (strcmp(text, "no error") == 0) text = lsmlog_strerror(rc);
+    enum exc_kind kind = K_ERROR;
+    for (size_t i = 0; i < sizeof status_table / sizeof status_table[0]; i++)
+        if (status_table[i].code == rc) {
+            kind = status_table[i].kind;
+            if (err == 0) err = status_table[i].err;
+            break;
+        }
+    PyObject *msg = PyUnicode_DecodeFSDefault(text);
+    if (!msg) return NULL;
+    if (kind == K_VALUE) {
+        PyErr_SetObject(PyExc_ValueError, msg);
+        Py_DECREF(msg);
+        return NULL;
+    }
+    if (kind == K_MEMORY) {
+        PyErr_SetObject(PyExc_MemoryError, msg);
+        Py_DECREF(msg);
+        return NULL;
+    }
+    PyObject *cls = kind == K_CORRUPT    ? st->corruption_error
+                    : kind == K_LOCKED   ? st->locked_error
+                    : kind == K_READONLY ? st->readonly_error
+                                         : st->error;
+    /* OSError(errno, message) fills .errno and .strerror; without an errno,
+     * OSError(message) leaves them None. */
+    PyObject *exc =
+        err ? PyObject_CallFunction(cls, "(iO)", err, msg) : PyObject_CallFunction(cls, "(O)", msg);
+    Py_DECREF(msg);
+    if (!exc) return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    if (!code || PyObject_SetAttrString(exc, "code", code) < 0) {
+        Py_XDECREF(code);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    Py_DECREF(code);
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ---- argument converters ------------------------------------------------ */
+
+/* An exact int from anything with __index__ (a new reference), or NULL. */
+static PyObject *as_index(PyObject *o) {
+    if (PyBool_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, "an integer is required, not bool");
+        return NULL;
+    }
+    return PyNumber_Index(o); /* TypeError for floats, str, ... */
+}
+
+int lsm_conv_u64(PyObject *o, void *out) {
+    PyObject *i = as_index(o);
+    if (!i) return 0;
+    unsigned long long v = PyLong_AsUnsignedLongLong(i);
+    Py_DECREF(i);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "%R is out of range: an integer in [0, 2**64) is required", o);
+        }
+        return 0;
+    }
+    *(uint64_t *)out = (uint64_t)v;
+    return 1;
+}
+
+int lsm_conv_i64(PyObject *o, void *out) {
+    PyObject *i = as_index(o);
+    if (!i) return 0;
+    long long v = PyLong_AsLongLong(i);
+    Py_DECREF(i);
+    if (v == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "%R is out of range: an integer in [-2**63, 2**63) is required", o);
+        }
+        return 0;
+    }
+    *(int64_t *)out = (int64_t)v;
+    return 1;
+}
+
+int lsm_conv_opt_u64(PyObject *o, void *out) {
+    if (o == Py_None) {
+        *(uint64_t *)out = UINT64_MAX;
+        return 1;
+    }
+    return lsm_conv_u64(o, out);
+}
+
+int lsm_conv_opt_i64_min(PyObject *o, void *out) {
+    if (o == Py_None) {
+        *(int64_t *)out = INT64_MIN;
+        return 1;
+    }
+    return lsm_conv_i64(o, out);
+}
+
+int lsm_conv_opt_i64_max(PyObject *o, void *out) {
+    if (o == Py_None) {
+        *(int64_t *)out = INT64_MAX;
+        return 1;
+    }
+    return lsm_conv_i64(o, out);
+}
+
+int lsm_conv_ts(PyObject *o, void *out) {
+    if (o == Py_None) {
+        *(int64_t *)out = LSMLOG_NOW;
+        return 1;
+    }
+    if (!lsm_conv_i64(o, out)) return 0;
+    if (*(int64_t *)out == LSMLOG_NOW) { /* the core's "now": not a timestamp */
+        PyErr_SetString(PyExc_ValueError, "timestamp -2**63 is reserved; use None for \"now\"");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- the module --------------------------------------------------------- */
+
+module_state *lsm_state_of(PyObject *obj) {
+    return (module_state *)PyType_GetModuleState(Py_TYPE(obj));
+}
+
+static int add_exception(PyObject *m, PyObject **slot, const char *name, const char *doc,
+                         PyObject *base) {
+    char full[64];
+    PyOS_snprintf(full, sizeof full, "lsmlog.%s", name);
+    *slot = PyErr_NewExceptionWithDoc(full, doc, base, NULL);
+    if (!*slot) return -1;
+    Py_INCREF(*slot);
+    if (PyModule_AddObject(m, name, *slot) < 0) {
+        Py_DECREF(*slot);
+        return -1;
+    }
+    return 0;
+}
+
+static int module_exec(PyObject *m) {
+    module_state *st = PyModule_GetState(m);
+    if (add_exception(m, &st->error, "Error",
+                      "Base of lsmlog's errors; an OSError. .errno is the OS error behind it "
+                      "(or None), .code the core's status code.",
+                      PyExc_OSError) < 0)
+        return -1;
+    if (add_exception(m, &st->corruption_error, "CorruptionError",
+                      "Stored data failed a checksum or structure check; the message names "
+                      "the file and byte position.",
+                      st->error) < 0)
+        return -1;
+    if (add_exception(m, &st->locked_error, "LockedError",
+                      "Another writer (in this or another process) holds the log's lock.",
+                      st->error) < 0)
+        return -1;
+    if (add_exception(m, &st->readonly_error, "ReadOnlyError",
+                      "A write on a handle opened with readonly=True.", st->error) < 0)
+        return -1;
+
+    st->log_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_log_spec, NULL);
+    if (!st->log_type || PyModule_AddType(m, st->log_type) < 0) return -1;
+    st->iter_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_iter_spec, NULL);
+    if (!st->iter_type || PyModule_AddType(m, st->iter_type) < 0) return -1;
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+    st->iter_type->tp_new = NULL; /* made only by Log.iter() */
+#endif
+    if (PyModule_AddStringConstant(m, "VERSION", LSMLOG_VERSION) < 0) return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg) {
+    module_state *st = PyModule_GetState(m);
+    Py_VISIT(st->log_type);
+    Py_VISIT(st->iter_type);
+    Py_VISIT(st->error);
+    Py_VISIT(st->corruption_error);
+    Py_VISIT(st->locked_error);
+    Py_VISIT(st->readonly_error);
+    return 0;
+}
+
+static int module_clear(PyObject *m) {
+    module_state *st = PyModule_GetState(m);
+    Py_CLEAR(st->log_type);
+    Py_CLEAR(st->iter_type);
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->corruption_error);
+    Py_CLEAR(st->locked_error);
+    Py_CLEAR(st->readonly_error);
+    return 0;
+}
+
+static void module_free(void *m) {
+    module_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+PyModuleDef lsmlog_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "lsmlog._lsmlog",
+    .m_doc = "The C binding of lsmlog (thin: types and errors only). Use the lsmlog package.",
+    .m_size = sizeof(module_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__lsmlog(void) {
+    return PyModuleDef_Init(&lsmlog_module_def);
+}

@@ -1,0 +1,29 @@
+"""lsmlog: an embedded storage library in C, for Python.
+
+``Log`` is an append-only, segmented record log in a directory (a Kafka
+partition, a Kinesis shard, a Redis Stream): dense offsets, millisecond
+timestamps, reads by offset or by time, tailing from this or another process,
+retention by size or age. The key-value ``DB`` is not built yet.
+
+See docs/python.md.
+"""
+
+from . import _lsmlog
+from ._log import Log, LogStats, Record, Recovery
+from ._lsmlog import CorruptionError, Error, LockedError, ReadOnlyError
+from .codecs import Codec
+
+__version__: str = _lsmlog.VERSION
+
+__all__ = [
+    "Log",
+    "Record",
+    "Recovery",
+    "LogStats",
+    "Codec",
+    "Error",
+    "CorruptionError",
+    "LockedError",
+    "ReadOnlyError",
+    "__version__",
+]
