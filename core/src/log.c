@@ -344,13 +344,18 @@ static int encode(lsmlog_log *log, writer_req *q) {
     segment *s = log->active;
     int has = log->wfirst_off != log->wend;
     int full = log->wpos + q->size > s->max_len;
-    int old = log->o.segment_ms > 0 && has && q->now - s->created_ms >= log->o.segment_ms;
+    /* in unsigned arithmetic: a header may hold any creation time */
+    int old = log->o.segment_ms > 0 && has && q->now > s->created_ms &&
+              (uint64_t)q->now - (uint64_t)s->created_ms >= (uint64_t)log->o.segment_ms;
     if ((full || old) && (has || log->wpos > SEG_HEADER_SIZE)) {
         int rc = roll(log, q->now);
         if (rc) return rc;
         s = log->active;
         has = 0;
     }
+    if (q->n > UINT64_MAX - log->wend)
+        return st_error(LSMLOG_E_INVALID, "%s: offsets are exhausted (end %llu)", log->dir,
+                        (unsigned long long)log->wend);
     if (log->wpos + q->size > s->max_len) /* checked at submit against segment_bytes */
         return st_error(LSMLOG_E_TOOBIG, "a %llu-byte batch does not fit in a %u-byte segment",
                         (unsigned long long)q->size, s->max_len);

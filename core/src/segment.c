@@ -132,9 +132,9 @@ int seg_open(const char *dir, uint64_t base, segment **out) {
     else if (get_u64(h + 16) != base)
         rc = st_error(LSMLOG_E_CORRUPT, "%s: header says base offset %llu, the name says %llu", s->path,
                       (unsigned long long)get_u64(h + 16), (unsigned long long)base);
-    else if (get_u32(h + 12) < SEG_HEADER_SIZE || size > get_u32(h + 12))
-        rc = st_error(LSMLOG_E_CORRUPT, "%s: %llu bytes, more than its capacity %u", s->path,
-                      (unsigned long long)size, get_u32(h + 12));
+    else if (get_u32(h + 12) < LSMLOG_MIN_SEGMENT_BYTES || size > get_u32(h + 12))
+        rc = st_error(LSMLOG_E_CORRUPT, "%s: header capacity %u is below the minimum segment or the file's %llu bytes",
+                      s->path, get_u32(h + 12), (unsigned long long)size);
     if (rc) {
         seg_free(s);
         *out = NULL;

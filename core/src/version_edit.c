@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "coding.h"
+#include "dbformat.h"
 #include "lsmlog.h"
 #include "status.h"
 
@@ -55,6 +56,10 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
 int vedit_add_file(vedit *e, int level, uint64_t number, uint64_t size, const uint8_t *smallest,
                    size_t slen, const uint8_t *largest, size_t llen, uint64_t smallest_seq,
                    uint64_t largest_seq) {
+    if (level < 0 || level >= DB_LEVELS || slen < IKEY_TRAILER_SIZE || llen < IKEY_TRAILER_SIZE ||
+        ikey_cmp(smallest, slen, largest, llen) > 0)
+        return st_error(LSMLOG_E_INVALID, "version edit: table %llu has a bad level or key range",
+                        (unsigned long long)number);
     int rc = grow((void **)&e->added, &e->added_cap, e->nadded, sizeof *e->added);
     if (rc) return rc;
     file_meta f = {level, number, size, dup_bytes(smallest, slen), dup_bytes(largest, llen), slen, llen,
@@ -148,6 +153,12 @@ int vedit_decode(vedit *e, const uint8_t *p, size_t len, const char *what) {
                 !(p = get_bytes(p, end, &l, &ll)) || !(p = get_varint(p, end, &sseq, 10)) ||
                 !(p = get_varint(p, end, &lseq, 10)))
                 break;
+            /* keys without a trailer, or in the wrong order, would mislead
+             * every comparison made with them */
+            if (sl < IKEY_TRAILER_SIZE || ll < IKEY_TRAILER_SIZE || ikey_cmp(s, sl, l, ll) > 0) {
+                p = NULL;
+                break;
+            }
             rc = vedit_add_file(e, level, number, size, s, sl, l, ll, sseq, lseq);
             break;
         }

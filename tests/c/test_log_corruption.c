@@ -1228,6 +1228,29 @@ static void case_newer_version_sealed(void) {
 
 /* ---- main ----------------------------------------------------------------------- */
 
+/* A header whose checksum holds but whose capacity is below the smallest
+ * segment a writer makes: refused as corruption (the log could never take a
+ * record into it; found by reading the code while fuzzing). */
+static void case_header_capacity_too_small(void) {
+    const char *dir = tu_mkdtemp();
+    lsmlog_options o = tu_opts(LSMLOG_DURABILITY_OS, 4096);
+    lsmlog_log *log;
+    CHECK_OK(lsmlog_log_open(dir, &o, &log));
+    CHECK_OK(lsmlog_log_close(log));
+    char path[4200];
+    tu_seg_path(path, sizeof path, dir, 0, ".log");
+    size_t len;
+    unsigned char *h = tu_read_file(path, &len);
+    CHECK(h && len == 40);
+    tu_put_u32(h + 12, 100);
+    tu_put_u32(h + 36, crc32c_mask(crc32c_value(h, 36)));
+    CHECK_EQ_INT(tu_write_file(path, h, len), 0);
+    free(h);
+    CHECK_EQ_INT(lsmlog_log_open(dir, &o, &log), LSMLOG_E_CORRUPT);
+    CHECK(strstr(lsmlog_errmsg(), "capacity") != NULL);
+    tu_rmtemp(dir);
+}
+
 int main(void) {
     tu_init("test_log_corruption");
     /* small: one segment, a handful of batches of a few records */
@@ -1245,6 +1268,7 @@ int main(void) {
     TU_CASE(case_flip_before_tail_small);
     TU_CASE(case_flip_before_tail_multi);
     TU_CASE(case_flip_segment_header);
+    TU_CASE(case_header_capacity_too_small);
     TU_CASE(case_repair_small);
     TU_CASE(case_repair_multi);
     TU_CASE(case_bad_length_last_batch);
