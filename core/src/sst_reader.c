@@ -74,9 +74,10 @@ static int read_block(sst_reader *r, const char *kind, uint64_t off, uint64_t si
                         (unsigned long long)off, n);
     }
     if (b[n] != SST_BLOCK_RAW) {
+        unsigned type = b[n]; /* read before the buffer is freed (found by fuzz_sst_reader) */
         lm_free(b);
         return st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu: unknown block type %u",
-                        r->path, kind, (unsigned long long)off, b[n]);
+                        r->path, kind, (unsigned long long)off, type);
     }
     *buf = b;
     return LSMLOG_OK;
