@@ -471,10 +471,29 @@ def _records(it: Any, decode: Any) -> Generator[Record, None, None]:
         it.close()
 
 
+class _Idle:
+    """How long a tail may still wait: it ends after `timeout` seconds with
+    nothing new (None: never). Shared by tail() and atail()."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.timeout = timeout
+        self.since: Optional[float] = None
+
+    def reset(self) -> None:
+        self.since = None
+
+    def left(self) -> Optional[float]:
+        """Seconds left (<= 0: time is up), or None for no limit."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        return None if self.timeout is None else self.timeout - (now - self.since)
+
+
 def _follow(
     raw: Any, it: Any, next_off: int, timeout: Optional[float], decode: Any
 ) -> Generator[Record, None, None]:
-    idle_since: Optional[float] = None
+    idle = _Idle(timeout)
     # `stuck`: the log said it holds offsets >= next_off, yet the iterator found
     # none (offsets a repair set aside at the very end). Waiting on next_off
     # would return at once forever, so poll until a record comes.
@@ -483,14 +502,12 @@ def _follow(
         while True:
             item = it.step()
             if item is not None:
-                idle_since, stuck = None, False
+                idle.reset()
+                stuck = False
                 next_off = item[0] + 1
                 yield Record(item[0], item[1], item[2] if decode is None else decode(item[2]))
                 continue
-            now = time.monotonic()
-            if idle_since is None:
-                idle_since = now
-            left = None if timeout is None else timeout - (now - idle_since)
+            left = idle.left()
             if left is not None and left <= 0:
                 return
             if stuck:
@@ -505,20 +522,18 @@ async def _afollow(
     raw: Any, it: Any, next_off: int, timeout: Optional[float], decode: Any
 ) -> AsyncGenerator[Record, None]:
     loop = asyncio.get_running_loop()
-    idle_since: Optional[float] = None
+    idle = _Idle(timeout)
     stuck = False
     try:
         while True:
             item = it.step()
             if item is not None:
-                idle_since, stuck = None, False
+                idle.reset()
+                stuck = False
                 next_off = item[0] + 1
                 yield Record(item[0], item[1], item[2] if decode is None else decode(item[2]))
                 continue
-            now = time.monotonic()
-            if idle_since is None:
-                idle_since = now
-            left = None if timeout is None else timeout - (now - idle_since)
+            left = idle.left()
             if left is not None and left <= 0:
                 return
             piece = _ASYNC_SLICE if left is None else min(_ASYNC_SLICE, left)
