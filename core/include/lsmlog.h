@@ -61,6 +61,7 @@ extern "C" {
 #define LSMLOG_E_VERSION (-1010)  /* a file of a newer format version than this library */
 #define LSMLOG_E_NOENT (-1011)    /* the path does not exist and create is off */
 #define LSMLOG_E_FAILED (-1012)   /* an earlier fsync failed: the handle takes no more writes */
+#define LSMLOG_E_CANCELED (-1013) /* a progress callback asked to stop */
 
 /* The fixed text of a status code ("I/O error", "corruption", ...). Static. */
 LSMLOG_API const char *lsmlog_strerror(int code);
@@ -248,6 +249,168 @@ LSMLOG_API int lsmlog_log_iter_next(lsmlog_log_iter *it, lsmlog_record *rec);
 
 /* Closes an iterator. NULL is a no-op. */
 LSMLOG_API void lsmlog_log_iter_close(lsmlog_log_iter *it);
+
+/* ---- the DB ------------------------------------------------------------- */
+
+/* An LSM key-value store in a directory (docs/db.md): a write-ahead log (a
+ * Log in <dir>/wal/), a memtable, sorted tables in levels, compaction on a
+ * background thread. Keys and values are byte strings, empty included; keys
+ * up to 64 KiB. One handle may be used from many threads. */
+typedef struct lsmlog_db lsmlog_db;
+typedef struct lsmlog_batch lsmlog_batch;
+typedef struct lsmlog_snapshot lsmlog_snapshot;
+typedef struct lsmlog_db_iter lsmlog_db_iter;
+
+#define LSMLOG_DB_LEVELS 7
+
+/* Opens (or creates) the DB in directory `path` (opts NULL: the defaults).
+ * Replays the write-ahead log; a torn tail of it is cut (lsmlog_db_recovery
+ * says what). Errors as lsmlog_log_open: LSMLOG_E_NOENT, LSMLOG_E_IO,
+ * LSMLOG_E_LOCKED (another writer), LSMLOG_E_CORRUPT (names file and
+ * position; opts->repair salvages the log's valid records), LSMLOG_E_VERSION,
+ * LSMLOG_E_INVALID. A read-only handle (opts->readonly) takes no lock, refuses
+ * writes with LSMLOG_E_READONLY, and sees what the writer has written (to the
+ * OS) each time a read starts. */
+LSMLOG_API int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out);
+
+/* Flushes buffered writes, stops the background work and closes. NULL is a
+ * no-op. LSMLOG_E_BUSY (the handle stays open) while iterators or snapshots
+ * are open. The memtable is not written to a table: the log holds it. */
+LSMLOG_API int lsmlog_db_close(lsmlog_db *db);
+
+/* Sets key -> value. Returns once the write is as durable as the handle's
+ * durability says. LSMLOG_E_TOOBIG for a key over 64 KiB or a value over
+ * 1 GiB. */
+LSMLOG_API int lsmlog_db_put(lsmlog_db *db, const void *key, size_t klen, const void *val,
+                             size_t vlen);
+
+/* Sets key -> value for ttl_ms milliseconds (> 0): after that, reads do not
+ * see the key (nor any older value of it) and compaction drops it. */
+LSMLOG_API int lsmlog_db_put_ttl(lsmlog_db *db, const void *key, size_t klen, const void *val,
+                                 size_t vlen, int64_t ttl_ms);
+
+/* Removes key (a no-op, but still a write, when it is absent). */
+LSMLOG_API int lsmlog_db_delete(lsmlog_db *db, const void *key, size_t klen);
+
+/* Reads key as of `snap` (NULL: the latest). LSMLOG_OK with a copy of the
+ * value in *val (owned, lsmlog_free; never NULL, even when empty) and *vlen;
+ * LSMLOG_NOTFOUND when absent, deleted or expired. val and vlen may be NULL
+ * (an existence test). LSMLOG_E_CORRUPT when a table on the way is damaged:
+ * never an older value in its place. */
+LSMLOG_API int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key,
+                             size_t klen, void **val, size_t *vlen);
+
+/* A write batch: puts and deletes applied together, atomically (after a
+ * crash all of them or none). Not tied to a DB; reusable after a write. */
+LSMLOG_API int lsmlog_batch_new(lsmlog_batch **out);
+LSMLOG_API void lsmlog_batch_free(lsmlog_batch *b); /* NULL is a no-op */
+LSMLOG_API int lsmlog_batch_put(lsmlog_batch *b, const void *key, size_t klen, const void *val,
+                                size_t vlen);
+LSMLOG_API int lsmlog_batch_put_ttl(lsmlog_batch *b, const void *key, size_t klen,
+                                    const void *val, size_t vlen, int64_t ttl_ms);
+LSMLOG_API int lsmlog_batch_delete(lsmlog_batch *b, const void *key, size_t klen);
+LSMLOG_API void lsmlog_batch_clear(lsmlog_batch *b);
+LSMLOG_API size_t lsmlog_batch_count(const lsmlog_batch *b);
+
+/* Applies the batch (one write-ahead log record; concurrent writers share
+ * one write and one fsync). An empty batch is a no-op. The batch is left as
+ * it was. */
+LSMLOG_API int lsmlog_db_write(lsmlog_db *db, const lsmlog_batch *b);
+
+/* Hands buffered writes to the OS (durability "buffered"); a no-op otherwise. */
+LSMLOG_API int lsmlog_db_flush(lsmlog_db *db);
+
+/* Flushes, then fdatasyncs the write-ahead log: every write so far survives
+ * power loss. */
+LSMLOG_API int lsmlog_db_sync(lsmlog_db *db);
+
+/* A frozen view: reads through it see the DB as it was when it was taken,
+ * whatever is written or compacted later. Release every snapshot before
+ * closing the DB. */
+LSMLOG_API int lsmlog_db_snapshot(lsmlog_db *db, lsmlog_snapshot **out);
+LSMLOG_API void lsmlog_db_snapshot_release(lsmlog_snapshot *snap); /* NULL is a no-op */
+
+/* The range an iterator covers. NULL pointers are no bound; a non-NULL
+ * pointer with length 0 is the empty key. start is included, stop excluded;
+ * prefix keeps only keys that begin with it. */
+typedef struct lsmlog_db_iter_opts {
+    const lsmlog_snapshot *snapshot; /* NULL: as of the iterator's opening */
+    const void *start;
+    size_t start_len;
+    const void *stop;
+    size_t stop_len;
+    const void *prefix;
+    size_t prefix_len;
+} lsmlog_db_iter_opts;
+
+LSMLOG_API void lsmlog_db_iter_opts_init(lsmlog_db_iter_opts *o);
+
+/* Opens an iterator (opts NULL: every key). It sees the DB as of its
+ * opening (or its snapshot), whatever is written or compacted later. Not
+ * positioned: call first, last, seek or seek_for_prev. Each move returns
+ * LSMLOG_OK (then lsmlog_db_iter_valid says whether it is on a key) or an
+ * error (LSMLOG_E_CORRUPT, LSMLOG_E_IO, ...), which sticks. */
+LSMLOG_API int lsmlog_db_iter_open(lsmlog_db *db, const lsmlog_db_iter_opts *opts,
+                                   lsmlog_db_iter **out);
+LSMLOG_API int lsmlog_db_iter_first(lsmlog_db_iter *it);
+LSMLOG_API int lsmlog_db_iter_last(lsmlog_db_iter *it);
+/* The first key >= key / the last key <= key. */
+LSMLOG_API int lsmlog_db_iter_seek(lsmlog_db_iter *it, const void *key, size_t klen);
+LSMLOG_API int lsmlog_db_iter_seek_for_prev(lsmlog_db_iter *it, const void *key, size_t klen);
+/* Next / previous key; the iterator must be valid (LSMLOG_E_INVALID otherwise). */
+LSMLOG_API int lsmlog_db_iter_next(lsmlog_db_iter *it);
+LSMLOG_API int lsmlog_db_iter_prev(lsmlog_db_iter *it);
+LSMLOG_API int lsmlog_db_iter_valid(const lsmlog_db_iter *it);
+/* The current key and value: borrowed, valid until the next move or close.
+ * The iterator must be valid (NULL otherwise). */
+LSMLOG_API const void *lsmlog_db_iter_key(const lsmlog_db_iter *it, size_t *len);
+LSMLOG_API const void *lsmlog_db_iter_value(const lsmlog_db_iter *it, size_t *len);
+LSMLOG_API void lsmlog_db_iter_close(lsmlog_db_iter *it); /* NULL is a no-op */
+
+/* Writes the memtable to a level-0 table and waits until it is done. */
+LSMLOG_API int lsmlog_db_flush_memtable(lsmlog_db *db);
+
+/* Progress of a long call: `done` of `total` bytes (total may grow as the
+ * work finds more). A non-zero return cancels the call, which then returns
+ * LSMLOG_E_CANCELED with the work done so far kept. */
+typedef int (*lsmlog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Compacts the keys in [start, stop) (NULL: unbounded) down the levels, so
+ * that overwritten, deleted and expired entries there are dropped (as far as
+ * live snapshots allow). The memtable is written to a table first. progress
+ * (may be NULL) is called from the calling thread. */
+LSMLOG_API int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len,
+                                 const void *stop, size_t stop_len, lsmlog_progress_fn progress,
+                                 void *ctx);
+
+typedef struct lsmlog_db_level_stats {
+    uint64_t files;
+    uint64_t bytes;
+} lsmlog_db_level_stats;
+
+typedef struct lsmlog_db_stats {
+    lsmlog_db_level_stats levels[LSMLOG_DB_LEVELS];
+    uint64_t memtable_bytes;    /* the active memtable plus one being flushed */
+    uint64_t last_seq;          /* sequence number of the newest write */
+    uint64_t user_bytes;        /* key + value bytes written through the API since open */
+    uint64_t wal_bytes;         /* bytes appended to the write-ahead log since open */
+    uint64_t flush_bytes;       /* table bytes written by memtable flushes since open */
+    uint64_t compact_read_bytes;  /* table bytes read by compactions since open */
+    uint64_t compact_write_bytes; /* table bytes written by compactions since open */
+    double write_amp;           /* (wal + flush + compaction bytes) / user bytes; 0 before any write */
+    uint64_t flushes, compactions, trivial_moves;
+    uint64_t stalls;            /* writes that waited for a flush or for level 0 to drain */
+    uint64_t stall_us;          /* total time they waited */
+    uint64_t cache_hits, cache_misses;
+    uint64_t bloom_useful;      /* gets a filter answered "absent" without reading a block */
+    uint64_t bloom_useless;     /* gets a filter let through that found nothing */
+} lsmlog_db_stats;
+
+LSMLOG_API int lsmlog_db_get_stats(lsmlog_db *db, lsmlog_db_stats *out);
+
+/* What recovery did when this handle was opened (the write-ahead log's).
+ * Borrowed, valid until close. */
+LSMLOG_API const lsmlog_recovery *lsmlog_db_recovery(lsmlog_db *db);
 
 #ifdef __cplusplus
 }

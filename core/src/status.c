@@ -28,6 +28,7 @@ const char *lsmlog_strerror(int code) {
     case LSMLOG_E_VERSION: return "unsupported format version";
     case LSMLOG_E_NOENT: return "no such file or directory";
     case LSMLOG_E_FAILED: return "handle failed: an earlier fsync failed";
+    case LSMLOG_E_CANCELED: return "canceled";
     default: return "unknown status";
     }
 }

@@ -17,6 +17,7 @@
 
 static void table_unref(table_file *t) {
     if (--t->refs > 0) return;
+    if (t->reader && t->reader_free) t->reader_free(t->reader);
     if (t->set && t->set->obsolete) t->set->obsolete(t->set->obsolete_ctx, t->meta.number);
     file_meta_free(&t->meta);
     lm_free(t);
@@ -183,13 +184,13 @@ static int make_version(vset *vs, flists *f, const char *what, version **out) {
 
 /* ---- the manifest -------------------------------------------------------- */
 
-static char *manifest_path(const char *dir, uint64_t number) {
+char *vset_manifest_path(const char *dir, uint64_t number) {
     char name[48];
     snprintf(name, sizeof name, "manifest-%llu", (unsigned long long)number);
     return env_join(dir, name);
 }
 
-static int read_current(const char *dir, uint64_t *number) {
+int vset_read_current(const char *dir, uint64_t *number) {
     char *path = env_join(dir, CURRENT_NAME);
     if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
     uint8_t *b;
@@ -230,7 +231,7 @@ static int append_edit(lsmlog_log *m, const vedit *e) {
 
 /* Replays manifest `number` into lists and counters. */
 static int replay(vset *vs, uint64_t number, flists *f) {
-    char *path = manifest_path(vs->dir, number);
+    char *path = vset_manifest_path(vs->dir, number);
     if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
     lsmlog_options o;
     lsmlog_options_init(&o);
@@ -266,7 +267,7 @@ static int replay(vset *vs, uint64_t number, flists *f) {
  * at it, and removes the previous one. */
 static int new_manifest(vset *vs) {
     uint64_t number = vs->next_file++;
-    char *path = manifest_path(vs->dir, number);
+    char *path = vset_manifest_path(vs->dir, number);
     if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
     vedit e;
     vedit_init(&e);
@@ -297,7 +298,7 @@ static int new_manifest(vset *vs) {
     }
     lsmlog_log_close(vs->manifest);
     if (vs->manifest_number) { /* the one CURRENT named until now (numbers start at 1) */
-        char *old = manifest_path(vs->dir, vs->manifest_number);
+        char *old = vset_manifest_path(vs->dir, vs->manifest_number);
         if (old) env_remove_dir(old);
         lm_free(old);
     }
@@ -320,7 +321,7 @@ int vset_open(const char *dir, int create, int readonly, vset **out) {
     flists f;
     memset(&f, 0, sizeof f);
     uint64_t number = 0;
-    int rc = read_current(dir, &number);
+    int rc = vset_read_current(dir, &number);
     if (rc == LSMLOG_E_NOENT && create && !readonly) {
         rc = LSMLOG_OK; /* a new DB: an empty version */
     } else if (rc == LSMLOG_E_NOENT) {
@@ -382,6 +383,39 @@ int vset_apply(vset *vs, vedit *e) {
     } else if (v) {
         v->refs = 0;
         version_free(v);
+    }
+    pthread_mutex_unlock(&vs->mu);
+    return rc;
+}
+
+int vset_reload(vset *vs) {
+    if (!vs->readonly) return st_error(LSMLOG_E_INVALID, "%s: only a read-only version set reloads", vs->dir);
+    uint64_t number = 0;
+    int rc = vset_read_current(vs->dir, &number);
+    if (rc) return rc;
+    flists f;
+    memset(&f, 0, sizeof f);
+    rc = replay(vs, number, &f);
+    pthread_mutex_lock(&vs->mu);
+    /* tables the old version holds keep their objects (and open readers) */
+    for (int l = 0; rc == LSMLOG_OK && l < DB_LEVELS; l++)
+        for (size_t i = 0; i < f.n[l]; i++)
+            for (int ol = 0; ol < DB_LEVELS; ol++)
+                for (size_t j = 0; j < vs->current->nfiles[ol]; j++) {
+                    table_file *old = vs->current->files[ol][j];
+                    if (old->meta.number != f.v[l][i]->meta.number || old == f.v[l][i]) continue;
+                    table_unref(f.v[l][i]);
+                    old->refs++;
+                    f.v[l][i] = old;
+                }
+    version *v = NULL;
+    if (rc == LSMLOG_OK) rc = make_version(vs, &f, vs->dir, &v);
+    flists_release(&f);
+    if (rc == LSMLOG_OK) {
+        version *old = vs->current;
+        vs->current = v;
+        vs->manifest_number = number;
+        if (--old->refs == 0) version_free(old);
     }
     pthread_mutex_unlock(&vs->mu);
     return rc;

@@ -26,6 +26,11 @@ typedef struct table_file {
     file_meta meta;
     int refs;         /* versions holding it; guarded by the set's mutex */
     struct vset *set; /* told when the last version lets go */
+    /* The open reader of the table, set once by whoever opens it first (the
+     * DB, under its own lock); reader_free(reader) runs when the table is
+     * freed. */
+    void *reader;
+    void (*reader_free)(void *reader);
 } table_file;
 
 typedef struct version {
@@ -70,6 +75,17 @@ int vset_apply(vset *vs, vedit *e);
 version *vset_current(vset *vs);
 void version_ref(version *v);
 void version_unref(version *v);
+
+/* Read-only sets: replays the manifest CURRENT names now and installs the
+ * version it describes (tables already held keep their objects, so their
+ * open readers carry over). */
+int vset_reload(vset *vs);
+
+/* The manifest number CURRENT names (LSMLOG_E_NOENT without CURRENT). */
+int vset_read_current(const char *dir, uint64_t *number);
+
+/* <dir>/manifest-<number>; owned (lm_free), NULL when out of memory. */
+char *vset_manifest_path(const char *dir, uint64_t number);
 
 /* A new table number. */
 uint64_t vset_new_file_number(vset *vs);

@@ -1,0 +1,435 @@
+/* compaction.c — leveled compaction (LevelDB's db/version_set.cc picking and
+ * db/db_impl.cc DoCompactionWork, written anew, with TTL).
+ *
+ * Level 0 holds flushed memtables, whose ranges overlap; it is compacted,
+ * whole, into level 1 once it holds DB_L0_COMPACT_TRIGGER tables. Level n >= 1
+ * is compacted into n+1 once it holds more than its size (10 MiB for level 1,
+ * x10 per level), one table at a time, round robin. The tables of the next
+ * level that overlap the input are merged with it; the output is cut into
+ * tables of about DB_TABLE_BYTES, only between user keys (so every version of
+ * a key stays in one table of a level). A single input table that overlaps
+ * nothing below moves down without being rewritten.
+ *
+ * What is dropped: an entry hidden by a newer entry of its key that every
+ * snapshot sees; a tombstone (or an expired TTL put) that every snapshot sees,
+ * when no deeper level may hold the key. An expired TTL put that must stay
+ * becomes a tombstone, so that it keeps hiding older versions. */
+#include "db_internal.h"
+
+#include "alloc.h"
+#include "dbformat.h"
+#include "env.h"
+#include "merge_iter.h"
+#include "status.h"
+
+#include <string.h>
+
+#define PROGRESS_STEP (1u << 20) /* call the progress callback every MiB read */
+
+static uint64_t level_max_bytes(int level) {
+    uint64_t b = DB_L1_MAX_BYTES;
+    for (int l = 1; l < level; l++) b *= 10;
+    return b;
+}
+
+/* How far over its limit a level is (>= 1: compact it). */
+static double level_score(const version *v, int l) {
+    if (l == 0) return (double)v->nfiles[0] / DB_L0_COMPACT_TRIGGER;
+    return (double)version_level_bytes(v, l) / (double)level_max_bytes(l);
+}
+
+static int pick_level(const version *v) {
+    int best = -1;
+    double top = 1.0;
+    for (int l = 0; l < DB_LEVELS - 1; l++) {
+        double s = level_score(v, l);
+        if (s >= top) {
+            top = s;
+            best = l;
+        }
+    }
+    return best;
+}
+
+int compaction_needed(lsmlog_db *db, const version *v) {
+    (void)db;
+    return pick_level(v) >= 0;
+}
+
+/* ---- key ranges ------------------------------------------------------------ */
+
+typedef struct ukey_range { /* user keys; NULL: unbounded */
+    const uint8_t *lo, *hi;  /* lo inclusive */
+    size_t lo_len, hi_len;
+    int hi_inclusive;       /* hi included (a table's largest key) or not (a stop bound) */
+} ukey_range;
+
+static int overlaps(const file_meta *m, const ukey_range *r) {
+    if (r->lo && ukey_cmp(m->largest, m->largest_len - 8, r->lo, r->lo_len) < 0) return 0;
+    if (r->hi) {
+        int c = ukey_cmp(m->smallest, m->smallest_len - 8, r->hi, r->hi_len);
+        if (c > 0 || (c == 0 && !r->hi_inclusive)) return 0;
+    }
+    return 1;
+}
+
+/* Whether any table of the levels below `level` may hold user key k. */
+static int deeper_may_hold(const version *v, int level, const uint8_t *k, size_t klen) {
+    ukey_range r = {k, k, klen, klen, 1};
+    for (int l = level + 1; l < DB_LEVELS; l++) {
+        size_t lo = 0, hi = v->nfiles[l];
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            const file_meta *m = &v->files[l][mid]->meta;
+            if (ukey_cmp(m->largest, m->largest_len - 8, k, klen) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < v->nfiles[l] && overlaps(&v->files[l][lo]->meta, &r)) return 1;
+    }
+    return 0;
+}
+
+/* ---- one compaction ------------------------------------------------------- */
+
+typedef struct tlist {
+    table_file **v;
+    size_t n, cap;
+} tlist;
+
+static int tlist_push(tlist *t, table_file *f) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        table_file **nv = lm_realloc(t->v, cap * sizeof *nv);
+        if (!nv) return st_error(LSMLOG_E_NOMEM, "out of memory");
+        t->v = nv;
+        t->cap = cap;
+    }
+    t->v[t->n++] = f;
+    return LSMLOG_OK;
+}
+
+static uint64_t tlist_bytes(const tlist *t) {
+    uint64_t b = 0;
+    for (size_t i = 0; i < t->n; i++) b += t->v[i]->meta.size;
+    return b;
+}
+
+/* The union of the user key ranges of the tables. */
+static void tlist_range(const tlist *t, ukey_range *r) {
+    memset(r, 0, sizeof *r);
+    r->hi_inclusive = 1;
+    for (size_t i = 0; i < t->n; i++) {
+        const file_meta *m = &t->v[i]->meta;
+        if (!r->lo || ukey_cmp(m->smallest, m->smallest_len - 8, r->lo, r->lo_len) < 0) {
+            r->lo = m->smallest;
+            r->lo_len = m->smallest_len - 8;
+        }
+        if (!r->hi || ukey_cmp(m->largest, m->largest_len - 8, r->hi, r->hi_len) > 0) {
+            r->hi = m->largest;
+            r->hi_len = m->largest_len - 8;
+        }
+    }
+}
+
+static int add_overlapping(tlist *t, const version *v, int l, const ukey_range *r) {
+    for (size_t i = 0; i < v->nfiles[l]; i++)
+        if (overlaps(&v->files[l][i]->meta, r)) {
+            int rc = tlist_push(t, v->files[l][i]);
+            if (rc) return rc;
+        }
+    return LSMLOG_OK;
+}
+
+typedef struct progress {
+    lsmlog_progress_fn fn;
+    void *ctx;
+    uint64_t done, total, next_call;
+} progress;
+
+static int progress_report(progress *p, uint64_t add, int force) {
+    p->done += add;
+    if (!p->fn || (!force && p->done < p->next_call)) return LSMLOG_OK;
+    if (p->done > p->total) p->total = p->done;
+    p->next_call = p->done + PROGRESS_STEP;
+    if (p->fn(p->ctx, p->done, p->total)) return st_error(LSMLOG_E_CANCELED, "compaction canceled by its progress callback");
+    return LSMLOG_OK;
+}
+
+typedef struct outputs {
+    lsmlog_db *db;
+    sst_builder *b;
+    uint64_t number;
+    vedit *e;
+    int level;
+    uint64_t *numbers; /* every table written, to remove them on failure */
+    size_t n, cap;
+    uint64_t bytes;
+} outputs;
+
+static int out_open(outputs *o) {
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        uint64_t *nv = lm_realloc(o->numbers, cap * sizeof *nv);
+        if (!nv) return st_error(LSMLOG_E_NOMEM, "out of memory");
+        o->numbers = nv;
+        o->cap = cap;
+    }
+    o->number = vset_new_file_number(o->db->vs);
+    o->numbers[o->n++] = o->number;
+    char *path = db_table_path(o->db, o->number);
+    if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    sst_options so;
+    sst_options_init(&so, ikey_cmp);
+    so.bloom_bits = o->db->opts.bloom_bits;
+    int rc = sst_builder_open(path, &so, &o->b);
+    lm_free(path);
+    return rc;
+}
+
+static int out_finish(outputs *o) {
+    sst_props p;
+    memset(&p, 0, sizeof p);
+    int rc = sst_builder_finish(o->b, 1, &p);
+    if (rc == LSMLOG_OK)
+        rc = vedit_add_file(o->e, o->level, o->number, p.file_size, p.smallest_key, p.smallest_len,
+                            p.largest_key, p.largest_len, p.smallest_seq, p.largest_seq);
+    o->bytes += p.file_size;
+    sst_props_clear(&p);
+    sst_builder_free(o->b);
+    o->b = NULL;
+    return rc;
+}
+
+/* Removes every table written (the compaction failed or was canceled). */
+static void out_abandon(outputs *o) {
+    sst_builder_free(o->b);
+    o->b = NULL;
+    for (size_t i = 0; i < o->n; i++) {
+        char *path = db_table_path(o->db, o->numbers[i]);
+        if (path) env_unlink(path);
+        lm_free(path);
+    }
+}
+
+/* Merges inputs (tables of `level` and of level+1) into new tables of
+ * level+1 and installs the result. work_mu held. */
+static int merge_tables(lsmlog_db *db, const version *v, int level, const tlist *in, progress *pr) {
+    size_t nk = 0;
+    iiter **kids = lm_calloc(in->n ? in->n : 1, sizeof *kids), *m = NULL;
+    int rc = kids ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++)
+        if ((rc = db_table_iter(db, in->v[i], &kids[nk])) == LSMLOG_OK) nk++;
+    if (rc == LSMLOG_OK) {
+        rc = merge_iter_new(kids, nk, &m);
+        nk = 0;
+    }
+    for (size_t i = 0; i < nk; i++) iiter_close(kids[i]);
+    lm_free(kids);
+
+    pthread_mutex_lock(&db->mu);
+    uint64_t oldest = db_oldest_snapshot(db);
+    pthread_mutex_unlock(&db->mu);
+    int64_t now = env_now_ms();
+    vedit e;
+    vedit_init(&e);
+    outputs o = {.db = db, .e = &e, .level = level + 1};
+    uint8_t *cur = NULL, *last_out = NULL; /* the current user key; the last one written */
+    size_t cur_len = 0, cur_cap = 0, last_len = 0, last_cap = 0;
+    int have_cur = 0, have_last = 0;
+    uint64_t last_seq_for_key = UINT64_MAX;
+    uint8_t *tomb = NULL;
+    size_t tomb_cap = 0;
+    uint64_t entries = 0;
+
+    if (rc == LSMLOG_OK) rc = iiter_seek_to_first(m);
+    while (rc == LSMLOG_OK && iiter_valid(m)) {
+        size_t kl, vl, ul;
+        const uint8_t *k = iiter_key(m, &kl), *val = iiter_value(m, &vl);
+        uint64_t seq;
+        int type;
+        if (ikey_parse(k, kl, &ul, &seq, &type) != 0) {
+            rc = st_error(LSMLOG_E_CORRUPT, "%s: compaction met a malformed key", db->dir);
+            break;
+        }
+        if (!have_cur || ukey_cmp(k, ul, cur, cur_len) != 0) {
+            if (ul > cur_cap) {
+                uint8_t *nb = lm_realloc(cur, ul);
+                if (!nb) {
+                    rc = st_error(LSMLOG_E_NOMEM, "out of memory");
+                    break;
+                }
+                cur = nb;
+                cur_cap = ul;
+            }
+            if (ul) memcpy(cur, k, ul);
+            cur_len = ul;
+            have_cur = 1;
+            last_seq_for_key = UINT64_MAX;
+        }
+        int expired = type == KT_PUT_TTL && (vl < 8 || get_i64(val) <= now);
+        int drop = 0;
+        if (last_seq_for_key <= oldest) drop = 1; /* a newer entry hides it from everyone */
+        else if ((type == KT_DELETE || expired) && seq <= oldest && !deeper_may_hold(v, level + 1, k, ul))
+            drop = 1;
+        last_seq_for_key = seq;
+        if (!drop) {
+            if (expired) { /* keep hiding older versions, without the value */
+                if (kl > tomb_cap) {
+                    uint8_t *nb = lm_realloc(tomb, kl);
+                    if (!nb) {
+                        rc = st_error(LSMLOG_E_NOMEM, "out of memory");
+                        break;
+                    }
+                    tomb = nb;
+                    tomb_cap = kl;
+                }
+                memcpy(tomb, k, ul);
+                ikey_put_trailer(tomb + ul, seq, KT_DELETE);
+                k = tomb;
+                vl = 0;
+            }
+            int new_key = !have_last || ukey_cmp(k, ul, last_out, last_len) != 0;
+            if (o.b && new_key && sst_builder_file_size(o.b) >= DB_TABLE_BYTES) rc = out_finish(&o);
+            if (rc == LSMLOG_OK && !o.b) rc = out_open(&o);
+            if (rc == LSMLOG_OK) rc = sst_builder_add(o.b, k, kl, val, vl);
+            if (rc == LSMLOG_OK && new_key) {
+                if (ul > last_cap) {
+                    uint8_t *nb = lm_realloc(last_out, ul);
+                    if (!nb) {
+                        rc = st_error(LSMLOG_E_NOMEM, "out of memory");
+                        break;
+                    }
+                    last_out = nb;
+                    last_cap = ul;
+                }
+                if (ul) memcpy(last_out, k, ul);
+                last_len = ul;
+                have_last = 1;
+            }
+        }
+        if (rc == LSMLOG_OK) rc = progress_report(pr, kl + vl, 0);
+        if (rc == LSMLOG_OK && ++entries % 4096 == 0) rc = db_flush_pending(db);
+        if (rc == LSMLOG_OK) rc = iiter_next(m);
+    }
+    iiter_close(m);
+    lm_free(cur);
+    lm_free(last_out);
+    lm_free(tomb);
+    if (rc == LSMLOG_OK && o.b) rc = out_finish(&o);
+    if (rc == LSMLOG_OK && o.n) rc = env_fsync_dir(db->dir);
+    for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++) {
+        const table_file *t = in->v[i];
+        int l = level;
+        for (size_t j = 0; j < v->nfiles[level + 1]; j++)
+            if (v->files[level + 1][j] == t) l = level + 1;
+        rc = vedit_delete_file(&e, l, t->meta.number);
+    }
+    if (rc == LSMLOG_OK) rc = vset_apply(db->vs, &e);
+    if (rc) out_abandon(&o);
+    vedit_free(&e);
+    if (rc == LSMLOG_OK) {
+        pthread_mutex_lock(&db->mu);
+        db->compactions++;
+        db->compact_read += tlist_bytes(in);
+        db->compact_write += o.bytes;
+        pthread_mutex_unlock(&db->mu);
+    }
+    lm_free(o.numbers);
+    return rc;
+}
+
+/* Moves one table a level down without rewriting it. */
+static int trivial_move(lsmlog_db *db, int level, const table_file *t) {
+    vedit e;
+    vedit_init(&e);
+    const file_meta *m = &t->meta;
+    int rc = vedit_delete_file(&e, level, m->number);
+    if (rc == LSMLOG_OK)
+        rc = vedit_add_file(&e, level + 1, m->number, m->size, m->smallest, m->smallest_len, m->largest,
+                            m->largest_len, m->smallest_seq, m->largest_seq);
+    if (rc == LSMLOG_OK) rc = vset_apply(db->vs, &e);
+    vedit_free(&e);
+    if (rc == LSMLOG_OK) {
+        pthread_mutex_lock(&db->mu);
+        db->trivial_moves++;
+        pthread_mutex_unlock(&db->mu);
+    }
+    return rc;
+}
+
+/* Compacts the tables `first` of `level` (with what overlaps them in the
+ * next level) one level down. */
+static int compact_level(lsmlog_db *db, const version *v, int level, tlist *first, progress *pr, int allow_move) {
+    ukey_range r;
+    tlist_range(first, &r);
+    tlist in = {0};
+    int rc = LSMLOG_OK;
+    for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&in, first->v[i]);
+    size_t before = in.n;
+    if (rc == LSMLOG_OK) rc = add_overlapping(&in, v, level + 1, &r);
+    if (rc == LSMLOG_OK && allow_move && first->n == 1 && in.n == before &&
+        (level > 0 || v->nfiles[0] == 1)) {
+        rc = trivial_move(db, level, first->v[0]);
+        if (rc == LSMLOG_OK) rc = progress_report(pr, first->v[0]->meta.size, 1);
+    } else if (rc == LSMLOG_OK) {
+        rc = merge_tables(db, v, level, &in, pr);
+    }
+    lm_free(in.v);
+    return rc;
+}
+
+int compaction_run_one(lsmlog_db *db) {
+    version *v = vset_current(db->vs);
+    int level = pick_level(v), rc = LSMLOG_NOTFOUND;
+    if (level >= 0) {
+        tlist first = {0};
+        rc = LSMLOG_OK;
+        if (level == 0) {
+            for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[0]; i++) rc = tlist_push(&first, v->files[0][i]);
+        } else {
+            size_t i = (size_t)db->compact_level_next[level] % v->nfiles[level];
+            db->compact_level_next[level] = (int)((i + 1) % v->nfiles[level]);
+            rc = tlist_push(&first, v->files[level][i]);
+        }
+        progress pr = {0};
+        if (rc == LSMLOG_OK) rc = compact_level(db, v, level, &first, &pr, 1);
+        lm_free(first.v);
+    }
+    version_unref(v);
+    return rc;
+}
+
+int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop, size_t stoplen,
+                     lsmlog_progress_fn fn, void *ctx) {
+    ukey_range r = {start, stop, slen, stoplen, 0};
+    if (start && !stop) r.hi = NULL;
+    /* the deepest level holding keys of the range, and the work's size */
+    version *v = vset_current(db->vs);
+    int deepest = -1;
+    progress pr = {fn, ctx, 0, 0, 0};
+    for (int l = 0; l < DB_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++)
+            if (l == 0 || overlaps(&v->files[l][i]->meta, &r)) {
+                deepest = l;
+                pr.total += v->files[l][i]->meta.size * (l == 0 ? 1 : 2);
+            }
+    version_unref(v);
+    if (deepest == 0) deepest = 1;
+    int rc = progress_report(&pr, 0, 1);
+    for (int level = 0; rc == LSMLOG_OK && level < deepest && level < DB_LEVELS - 1; level++) {
+        v = vset_current(db->vs);
+        tlist first = {0};
+        /* level 0: every table (their ranges overlap: moving only some would
+         * let an older one shadow what moved below it) */
+        for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[level]; i++)
+            if (level == 0 || overlaps(&v->files[level][i]->meta, &r)) rc = tlist_push(&first, v->files[level][i]);
+        if (rc == LSMLOG_OK && first.n) rc = compact_level(db, v, level, &first, &pr, 0);
+        lm_free(first.v);
+        version_unref(v);
+    }
+    if (rc == LSMLOG_OK) {
+        pr.total = pr.done;
+        rc = progress_report(&pr, 0, 1);
+    }
+    return rc;
+}

@@ -1,0 +1,131 @@
+/* db_internal.h — the DB handle, shared by db.c (open, writes, flushes, the
+ * background thread), db_read.c (gets, iterators, the table readers) and
+ * compaction.c. docs/db.md tells the design.
+ *
+ * Locks, always taken in this order: work_mu (one flush or compaction at a
+ * time: the only code that applies version edits), then mu (everything
+ * below it in the struct), then the version set's mutex, then tables_mu (the
+ * lazily opened table readers). The block cache has its own lock, taken last. */
+#ifndef LSMLOG_DB_INTERNAL_H
+#define LSMLOG_DB_INTERNAL_H
+
+#include "block_cache.h"
+#include "iter.h"
+#include "lsmlog.h"
+#include "memtable.h"
+#include "sst_reader.h"
+#include "version.h"
+#include "write_batch.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define DB_L0_COMPACT_TRIGGER 4     /* level 0 compacts into level 1 at this many tables */
+#define DB_L0_STOP 12               /* writers wait while level 0 holds this many */
+#define DB_L1_MAX_BYTES (10u << 20) /* level 1's size; each level below is 10x */
+#define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
+#define DB_WAL_SEGMENT_BYTES (64u << 20)
+#define DB_GROUP_MAX_BYTES (1u << 20) /* group commit merges batches up to this size */
+
+struct lsmlog_batch {
+    wbatch b;
+};
+
+struct lsmlog_snapshot {
+    lsmlog_db *db;
+    uint64_t seq;
+    struct lsmlog_snapshot *prev, *next; /* the DB's list, oldest first */
+};
+
+/* A writer waiting in the queue; the head is the leader. */
+typedef struct db_writer {
+    const wbatch *batch; /* NULL: a request to switch the memtable (a flush) */
+    int done, rc;
+    pthread_cond_t cv;
+    struct db_writer *next;
+} db_writer;
+
+struct lsmlog_db {
+    char *dir;
+    lsmlog_options opts;
+    int lock_fd; /* -1 for read-only handles */
+    vset *vs;
+    lsmlog_log *wal;
+    block_cache *cache;
+
+    pthread_mutex_t work_mu; /* one flush or compaction at a time */
+
+    pthread_mutex_t mu;
+    pthread_cond_t bg_cv;   /* the background thread waits here */
+    pthread_cond_t done_cv; /* a flush or compaction finished; stalled writers wait here */
+    memtable *mem, *imm;    /* imm: being written to a table, or NULL */
+    uint64_t imm_wal_end;   /* WAL offsets below this are in imm or in tables */
+    uint64_t last_seq;      /* the newest write readers may see */
+    db_writer *wq_head, *wq_tail;
+    wbatch group;           /* the leader's merged batch */
+    lsmlog_snapshot snaps;  /* sentinel of the snapshot list */
+    int nsnaps, niters;
+    int closing, bg_started, manual;
+    pthread_t bg;
+    int bg_error;           /* sticky: a failed flush, compaction or WAL fsync */
+    char bg_msg[512];
+    char group_msg[512]; /* the leader's error, for the rest of its group */
+    int compact_level_next[LSMLOG_DB_LEVELS]; /* round-robin cursor per level (file index) */
+
+    /* read-only handles: what the view was built from */
+    uint64_t ro_manifest, ro_manifest_end, ro_wal_next;
+    lsmlog_log *ro_mlog; /* the manifest, open read-only, to see it grow */
+    uint64_t ro_mlog_number;
+
+    pthread_mutex_t tables_mu;
+
+    /* stats (under mu, or atomics) */
+    uint64_t user_bytes, wal_bytes, flush_bytes, compact_read, compact_write;
+    uint64_t flushes, compactions, trivial_moves, stalls, stall_us;
+};
+
+/* ---- db.c ---------------------------------------------------------------- */
+
+/* Builds the handle's view at open: version set, WAL, replayed memtable. */
+int db_open_view(lsmlog_db *db);
+
+/* Read-only handles: takes in what the writer has written since the view was
+ * built (a no-op for a writer). Called as each read starts. */
+int db_refresh(lsmlog_db *db);
+
+/* The smallest sequence number a snapshot or a reader may still ask for
+ * (mu held). */
+uint64_t db_oldest_snapshot(lsmlog_db *db);
+
+/* Records a background failure: every later write returns it (mu held). */
+void db_set_bg_error(lsmlog_db *db, int rc);
+
+/* Flushes the immutable memtable if there is one (work_mu held): a long
+ * compaction calls it now and then, so that writers do not wait for it. */
+int db_flush_pending(lsmlog_db *db);
+
+/* <dir>/<number>.sst; owned (lm_free), NULL when out of memory. */
+char *db_table_path(const lsmlog_db *db, uint64_t number);
+
+/* ---- db_read.c ----------------------------------------------------------- */
+
+/* The open reader of a table, opening it on first use. */
+int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out);
+
+/* An internal iterator over the whole table (for compaction and iterators). */
+int db_table_iter(lsmlog_db *db, table_file *t, iiter **out);
+
+/* ---- compaction.c -------------------------------------------------------- */
+
+/* Whether the version needs a compaction (the background thread asks). */
+int compaction_needed(lsmlog_db *db, const version *v);
+
+/* Runs one background compaction (work_mu held, mu not held). */
+int compaction_run_one(lsmlog_db *db);
+
+/* Compacts [start, stop) down the levels (work_mu held). */
+int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop,
+                     size_t stoplen, lsmlog_progress_fn progress, void *ctx);
+
+#endif

@@ -1,0 +1,339 @@
+/* db_read.c — reading the DB: point gets (memtables, then level 0 newest
+ * first, then one table per level, each behind its bloom filter), iterators
+ * that merge every source under a pinned version, and the table readers,
+ * opened on first use and kept until the table is dropped. */
+#include "db_internal.h"
+
+#include "alloc.h"
+#include "db_iter.h"
+#include "dbformat.h"
+#include "env.h"
+#include "merge_iter.h"
+#include "status.h"
+
+#include <stddef.h>
+#include <string.h>
+
+struct lsmlog_db_iter {
+    lsmlog_db *db;
+    db_iter *it;
+};
+
+/* ---- table readers ------------------------------------------------------- */
+
+static void reader_free(void *r) {
+    sst_reader_close(r);
+}
+
+int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out) {
+    pthread_mutex_lock(&db->tables_mu);
+    int rc = LSMLOG_OK;
+    if (!t->reader) {
+        char *path = db_table_path(db, t->meta.number);
+        sst_reader *r = NULL;
+        rc = path ? sst_reader_open(path, t->meta.number, db->cache, ikey_cmp, &r)
+                  : st_error(LSMLOG_E_NOMEM, "out of memory");
+        if (rc == LSMLOG_E_NOENT)
+            rc = st_error(LSMLOG_E_NOENT, "%s: table %llu, named by the manifest, is missing", db->dir,
+                          (unsigned long long)t->meta.number);
+        lm_free(path);
+        if (rc == LSMLOG_OK) {
+            t->reader_free = reader_free;
+            t->reader = r;
+        }
+    }
+    *out = t->reader;
+    pthread_mutex_unlock(&db->tables_mu);
+    return rc;
+}
+
+int db_table_iter(lsmlog_db *db, table_file *t, iiter **out) {
+    sst_reader *r;
+    int rc = db_table_reader(db, t, &r);
+    return rc ? rc : iter_from_sst(r, out);
+}
+
+static int open_level_table(void *ctx, const file_meta *f, iiter **out) {
+    table_file *t = (table_file *)((char *)f - offsetof(table_file, meta));
+    return db_table_iter(ctx, t, out);
+}
+
+/* ---- point gets ---------------------------------------------------------- */
+
+/* Whether user key k lies in the table's key range. */
+static int in_range(const file_meta *m, const uint8_t *k, size_t klen) {
+    return ukey_cmp(k, klen, m->smallest, m->smallest_len - 8) >= 0 &&
+           ukey_cmp(k, klen, m->largest, m->largest_len - 8) <= 0;
+}
+
+/* The table of a level >= 1 that may hold k, or NULL. */
+static table_file *level_find(const version *v, int l, const uint8_t *k, size_t klen) {
+    size_t lo = 0, hi = v->nfiles[l];
+    while (lo < hi) { /* the first table whose largest user key >= k */
+        size_t mid = lo + (hi - lo) / 2;
+        const file_meta *m = &v->files[l][mid]->meta;
+        if (ukey_cmp(m->largest, m->largest_len - 8, k, klen) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == v->nfiles[l]) return NULL;
+    table_file *t = v->files[l][lo];
+    return in_range(&t->meta, k, klen) ? t : NULL;
+}
+
+/* Turns the newest entry found into the answer: a put's value (copied, the
+ * TTL's expiry stripped), or NOTFOUND for a delete or an expired put. */
+static int answer(int type, const uint8_t *v, size_t vlen, int owned, void **val, size_t *vlen_out) {
+    const uint8_t *data = v;
+    size_t n = vlen;
+    if (type == KT_DELETE) return LSMLOG_NOTFOUND;
+    if (type == KT_PUT_TTL) {
+        if (vlen < 8) return st_error(LSMLOG_E_CORRUPT, "a value with a TTL is shorter than its expiry");
+        if (get_i64(v) <= env_now_ms()) return LSMLOG_NOTFOUND;
+        data += 8;
+        n -= 8;
+    }
+    if (vlen_out) *vlen_out = n;
+    if (!val) return LSMLOG_OK;
+    uint8_t *copy;
+    if (owned && type == KT_PUT) {
+        copy = (uint8_t *)v; /* hand over the reader's copy as it is */
+    } else {
+        copy = lm_malloc(n ? n : 1);
+        if (!copy) return st_error(LSMLOG_E_NOMEM, "out of memory copying a value of %zu bytes", n);
+        if (n) memcpy(copy, data, n);
+    }
+    *val = copy;
+    return LSMLOG_OK;
+}
+
+int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, size_t klen,
+                  void **val, size_t *vlen) {
+    if (!db) return st_error(LSMLOG_E_INVALID, "NULL DB handle");
+    if (!key && klen) return st_error(LSMLOG_E_INVALID, "NULL key with length %zu", klen);
+    if (snap && snap->db != db) return st_error(LSMLOG_E_INVALID, "a snapshot of another DB");
+    if (val) *val = NULL;
+    if (vlen) *vlen = 0;
+    int rc = db_refresh(db);
+    if (rc) return rc;
+    const uint8_t *k = key;
+    pthread_mutex_lock(&db->mu);
+    uint64_t seq = snap ? snap->seq : db->last_seq;
+    memtable *mems[2] = {db->mem, db->imm};
+    for (int i = 0; i < 2; i++)
+        if (mems[i]) memtable_ref(mems[i]);
+    version *v = vset_current(db->vs);
+    pthread_mutex_unlock(&db->mu);
+
+    rc = LSMLOG_NOTFOUND;
+    int found = 0, type = 0;
+    for (int i = 0; i < 2 && !found; i++) {
+        const void *mv;
+        size_t ml;
+        if (mems[i] && memtable_get(mems[i], k, klen, seq, &type, &mv, &ml) == LSMLOG_OK) {
+            found = 1;
+            rc = answer(type, mv, ml, 0, val, vlen);
+        }
+    }
+    for (int l = 0; !found && l < DB_LEVELS; l++) {
+        for (size_t n = v->nfiles[l]; !found && n > 0; n--) { /* level 0: newest first */
+            table_file *t = l == 0 ? v->files[0][n - 1] : level_find(v, l, k, klen);
+            if (l > 0) n = 1; /* one table per level below 0 */
+            if (!t || (l == 0 && !in_range(&t->meta, k, klen))) continue;
+            sst_reader *r;
+            uint8_t *tv = NULL;
+            size_t tl = 0;
+            int trc = db_table_reader(db, t, &r);
+            if (trc == LSMLOG_OK) trc = sst_reader_get(r, k, klen, seq, &type, NULL, val ? &tv : NULL, &tl);
+            if (trc == LSMLOG_NOTFOUND) continue;
+            found = 1;
+            if (trc) {
+                rc = trc; /* never an older value in place of a damaged one */
+            } else if (!val && type == KT_PUT_TTL) {
+                /* the expiry is needed: read the value after all */
+                trc = sst_reader_get(r, k, klen, seq, &type, NULL, &tv, &tl);
+                rc = trc ? trc : answer(type, tv, tl, 0, NULL, vlen);
+                lm_free(tv);
+            } else {
+                rc = answer(type, tv, tl, 1, val, vlen);
+                if (!(val && rc == LSMLOG_OK && type == KT_PUT)) lm_free(tv);
+            }
+        }
+    }
+    version_unref(v);
+    for (int i = 0; i < 2; i++) memtable_unref(mems[i]);
+    if (rc != LSMLOG_OK && val && *val) {
+        lm_free(*val);
+        *val = NULL;
+    }
+    return rc;
+}
+
+/* ---- iterators ----------------------------------------------------------- */
+
+static void unpin_version(void *v) {
+    version_unref(v);
+}
+
+void lsmlog_db_iter_opts_init(lsmlog_db_iter_opts *o) {
+    if (o) memset(o, 0, sizeof *o);
+}
+
+/* The merged internal iterator over the DB's current state: memtables
+ * newest first, level-0 tables newest first, then one iterator per level. */
+static int merged_iter(lsmlog_db *db, iiter **out, uint64_t *seq) {
+    pthread_mutex_lock(&db->mu);
+    *seq = db->last_seq;
+    memtable *mems[2] = {db->mem, db->imm};
+    for (int i = 0; i < 2; i++)
+        if (mems[i]) memtable_ref(mems[i]);
+    version *v = vset_current(db->vs);
+    pthread_mutex_unlock(&db->mu);
+
+    size_t cap = 2 + v->nfiles[0] + DB_LEVELS, n = 0;
+    iiter **kids = lm_calloc(cap, sizeof *kids);
+    int rc = kids ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
+    for (int i = 0; rc == LSMLOG_OK && i < 2; i++)
+        if (mems[i] && (rc = iter_from_memtable(mems[i], &kids[n])) == LSMLOG_OK) n++;
+    for (size_t i = v->nfiles[0]; rc == LSMLOG_OK && i > 0; i--)
+        if ((rc = db_table_iter(db, v->files[0][i - 1], &kids[n])) == LSMLOG_OK) n++;
+    for (int l = 1; rc == LSMLOG_OK && l < DB_LEVELS; l++)
+        if (v->nfiles[l] && (rc = iter_level(v->files[l], v->nfiles[l], open_level_table, db, &kids[n])) == LSMLOG_OK)
+            n++;
+    for (int i = 0; i < 2; i++) memtable_unref(mems[i]); /* the memtable iterators hold their own */
+    iiter *m = NULL;
+    if (rc == LSMLOG_OK) {
+        rc = merge_iter_new(kids, n, &m); /* takes the children over, even when it fails */
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++) iiter_close(kids[i]);
+    lm_free(kids);
+    if (rc) {
+        version_unref(v);
+        return rc;
+    }
+    iiter_set_cleanup(m, unpin_version, v);
+    *out = m;
+    return LSMLOG_OK;
+}
+
+int lsmlog_db_iter_open(lsmlog_db *db, const lsmlog_db_iter_opts *opts, lsmlog_db_iter **out) {
+    if (!db || !out) return st_error(LSMLOG_E_INVALID, "NULL DB handle or output");
+    *out = NULL;
+    lsmlog_db_iter_opts none;
+    if (!opts) {
+        lsmlog_db_iter_opts_init(&none);
+        opts = &none;
+    }
+    if (opts->snapshot && opts->snapshot->db != db) return st_error(LSMLOG_E_INVALID, "a snapshot of another DB");
+    if ((!opts->start && opts->start_len) || (!opts->stop && opts->stop_len) || (!opts->prefix && opts->prefix_len))
+        return st_error(LSMLOG_E_INVALID, "NULL bound with a length");
+    int rc = db_refresh(db);
+    if (rc) return rc;
+    lsmlog_db_iter *d = lm_calloc(1, sizeof *d);
+    if (!d) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    iiter *m = NULL;
+    uint64_t seq;
+    if ((rc = merged_iter(db, &m, &seq))) {
+        lm_free(d);
+        return rc;
+    }
+    db_iter_options o;
+    db_iter_options_init(&o);
+    o.snapshot = opts->snapshot ? opts->snapshot->seq : seq;
+    o.start = opts->start;
+    o.start_len = opts->start_len;
+    o.stop = opts->stop;
+    o.stop_len = opts->stop_len;
+    o.prefix = opts->prefix;
+    o.prefix_len = opts->prefix_len;
+    if ((rc = db_iter_new(m, &o, &d->it))) { /* closes m on failure */
+        lm_free(d);
+        return rc;
+    }
+    d->db = db;
+    pthread_mutex_lock(&db->mu);
+    db->niters++;
+    pthread_mutex_unlock(&db->mu);
+    *out = d;
+    return LSMLOG_OK;
+}
+
+void lsmlog_db_iter_close(lsmlog_db_iter *d) {
+    if (!d) return;
+    db_iter_close(d->it);
+    pthread_mutex_lock(&d->db->mu);
+    d->db->niters--;
+    pthread_mutex_unlock(&d->db->mu);
+    lm_free(d);
+}
+
+#define CHECK_IT(d)                                                                    \
+    do {                                                                               \
+        if (!(d)) return st_error(LSMLOG_E_INVALID, "NULL iterator");                  \
+    } while (0)
+
+int lsmlog_db_iter_first(lsmlog_db_iter *d) {
+    CHECK_IT(d);
+    return db_iter_seek_to_first(d->it);
+}
+
+int lsmlog_db_iter_last(lsmlog_db_iter *d) {
+    CHECK_IT(d);
+    return db_iter_seek_to_last(d->it);
+}
+
+int lsmlog_db_iter_seek(lsmlog_db_iter *d, const void *key, size_t klen) {
+    CHECK_IT(d);
+    if (!key && klen) return st_error(LSMLOG_E_INVALID, "NULL key with length %zu", klen);
+    return db_iter_seek(d->it, key, klen);
+}
+
+int lsmlog_db_iter_seek_for_prev(lsmlog_db_iter *d, const void *key, size_t klen) {
+    CHECK_IT(d);
+    if (!key && klen) return st_error(LSMLOG_E_INVALID, "NULL key with length %zu", klen);
+    return db_iter_seek_for_prev(d->it, key, klen);
+}
+
+int lsmlog_db_iter_next(lsmlog_db_iter *d) {
+    CHECK_IT(d);
+    if (!db_iter_valid(d->it)) {
+        int st = db_iter_status(d->it);
+        return st ? st : st_error(LSMLOG_E_INVALID, "next on an iterator that is not on a key");
+    }
+    return db_iter_next(d->it);
+}
+
+int lsmlog_db_iter_prev(lsmlog_db_iter *d) {
+    CHECK_IT(d);
+    if (!db_iter_valid(d->it)) {
+        int st = db_iter_status(d->it);
+        return st ? st : st_error(LSMLOG_E_INVALID, "prev on an iterator that is not on a key");
+    }
+    return db_iter_prev(d->it);
+}
+
+int lsmlog_db_iter_valid(const lsmlog_db_iter *d) {
+    return d && db_iter_valid(d->it);
+}
+
+const void *lsmlog_db_iter_key(const lsmlog_db_iter *d, size_t *len) {
+    if (!lsmlog_db_iter_valid(d)) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    size_t n;
+    const void *k = db_iter_key(d->it, &n);
+    if (len) *len = n;
+    return k;
+}
+
+const void *lsmlog_db_iter_value(const lsmlog_db_iter *d, size_t *len) {
+    if (!lsmlog_db_iter_valid(d)) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    size_t n;
+    const void *v = db_iter_value(d->it, &n);
+    if (len) *len = n;
+    return v;
+}
