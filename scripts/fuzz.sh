@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-TARGETS=(fuzz_log_reader fuzz_sst_reader fuzz_manifest)
+TARGETS=(fuzz_log_reader fuzz_sst_reader fuzz_manifest fuzz_db_ops)
 OUT=build-fuzz
 CFLAGS=(-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
         -fno-sanitize-recover=undefined -Icore/include -Icore/src)
@@ -105,7 +105,10 @@ fi
 echo "built in $((SECONDS - start_time)) s"
 
 # ---- run --------------------------------------------------------------------------
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/lsmlog-fuzz.XXXXXX")"
+# a tmpfs when there is one: the targets fsync, and on a tmpfs that is free
+shm=/dev/shm
+[ -d "$shm" ] && [ -w "$shm" ] || shm="${TMPDIR:-/tmp}"
+scratch="$(mktemp -d "$shm/lsmlog-fuzz.XXXXXX")"
 export LSMLOG_FUZZ_TMP="$scratch/tmp" # the targets' scratch directories (fuzz_util.h)
 mkdir -p "$LSMLOG_FUZZ_TMP"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

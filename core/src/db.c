@@ -203,8 +203,11 @@ static int make_room(lsmlog_db *db, int force) {
             rc = bg_error_status(db);
             break;
         }
+        /* never an empty memtable: an empty arena already holds a block,
+         * which may be over a small memtable_bytes, and flushing nothing
+         * would still cost a manifest fsync per write */
+        if (memtable_count(db->mem) == 0) break;
         if (!force && memtable_bytes(db->mem) < db->opts.memtable_bytes) break;
-        if (force && memtable_count(db->mem) == 0) break;
         version *v = vset_current(db->vs);
         size_t l0 = v->nfiles[0];
         version_unref(v);
@@ -272,7 +275,7 @@ static int db_write(lsmlog_db *db, const wbatch *b) {
             /* only the leader appends and inserts: the WAL order is the
              * memtable's order, and one batch is one WAL record */
             rc = lsmlog_log_append(db->wal, g->rep, g->len, LSMLOG_NOW, NULL);
-            int applied = rc;
+            int applied = LSMLOG_OK; /* a failed insert: WAL and memtable disagree */
             if (rc == LSMLOG_OK) {
                 apply_ctx a = {db->mem, 0};
                 applied = rc = wbatch_iterate(g->rep, g->len, apply_op, &a);
@@ -325,11 +328,16 @@ static int64_t expiry_of(int64_t ttl_ms, int *rc) {
     return ttl_ms > INT64_MAX - now ? INT64_MAX : now + ttl_ms;
 }
 
+static int value_too_big(size_t vlen) {
+    return st_error(LSMLOG_E_TOOBIG, "a value of %zu bytes is over the limit of %u bytes", vlen, DB_MAX_VALUE);
+}
+
 static int write_one(lsmlog_db *db, int type, const void *key, size_t klen, const void *val,
                      size_t vlen, int64_t ttl_ms) {
     CHECK_DB(db);
     if (!key && klen) return st_error(LSMLOG_E_INVALID, "NULL key with length %zu", klen);
     if (!val && vlen) return st_error(LSMLOG_E_INVALID, "NULL value with length %zu", vlen);
+    if (vlen > DB_MAX_VALUE) return value_too_big(vlen);
     wbatch b;
     wbatch_init(&b);
     int rc = LSMLOG_OK;
@@ -382,6 +390,7 @@ void lsmlog_batch_free(lsmlog_batch *b) {
 int lsmlog_batch_put(lsmlog_batch *b, const void *key, size_t klen, const void *val, size_t vlen) {
     if (!b) return st_error(LSMLOG_E_INVALID, "NULL batch");
     if ((!key && klen) || (!val && vlen)) return st_error(LSMLOG_E_INVALID, "NULL key or value with a length");
+    if (vlen > DB_MAX_VALUE) return value_too_big(vlen);
     return wbatch_put(&b->b, key, klen, val, vlen, 0);
 }
 
@@ -389,6 +398,7 @@ int lsmlog_batch_put_ttl(lsmlog_batch *b, const void *key, size_t klen, const vo
                          size_t vlen, int64_t ttl_ms) {
     if (!b) return st_error(LSMLOG_E_INVALID, "NULL batch");
     if ((!key && klen) || (!val && vlen)) return st_error(LSMLOG_E_INVALID, "NULL key or value with a length");
+    if (vlen > DB_MAX_VALUE) return value_too_big(vlen);
     int rc;
     int64_t exp = expiry_of(ttl_ms, &rc);
     return rc ? rc : wbatch_put(&b->b, key, klen, val, vlen, exp);

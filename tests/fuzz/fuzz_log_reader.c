@@ -252,7 +252,11 @@ static void exercise(lsmlog_log *log, run_ctx *c, bool writer) {
 
     iterate_all(log, c, start, end);
     if (c->strict && c->complete)
-        FUZZ_CHECK(c->nm ? c->m[0].off == start : start == end,
+        /* start is the first segment's base offset: the first record may
+         * lie above it (a repair set the first records aside and their
+         * offsets stay missing, API.md; or the first segment holds nothing
+         * after its tail was cut), never below it */
+        FUZZ_CHECK(c->nm ? c->m[0].off >= start : start <= end,
                    "bounds start %llu, end %llu; the first record is %llu of %zu",
                    (unsigned long long)start, (unsigned long long)end,
                    (unsigned long long)(c->nm ? c->m[0].off : 0), c->nm);
