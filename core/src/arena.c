@@ -24,6 +24,7 @@ void arena_init(arena *a) {
     a->left = 0;
     a->blocks = NULL;
     atomic_init(&a->usage, 0);
+    atomic_init(&a->allocated, 0);
 }
 
 void arena_destroy(arena *a) {
@@ -64,15 +65,23 @@ static void *alloc_fallback(arena *a, size_t n) {
     return p;
 }
 
+static void count(arena *a, size_t n) {
+    atomic_store_explicit(&a->allocated, atomic_load_explicit(&a->allocated, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
 void *arena_alloc(arena *a, size_t n) {
     assert(n > 0);
     if (n <= a->left) {
         uint8_t *p = a->ptr;
         a->ptr += n;
         a->left -= n;
+        count(a, n);
         return p;
     }
-    return alloc_fallback(a, n);
+    uint8_t *p = alloc_fallback(a, n);
+    if (p) count(a, n);
+    return p;
 }
 
 void *arena_alloc_aligned(arena *a, size_t n) {
@@ -83,9 +92,11 @@ void *arena_alloc_aligned(arena *a, size_t n) {
         uint8_t *p = a->ptr + slop;
         a->ptr += n + slop;
         a->left -= n + slop;
+        count(a, n + slop);
         return p;
     }
     void *p = alloc_fallback(a, n); /* fresh blocks are max_align_t-aligned */
+    if (p) count(a, n);
     assert(((uintptr_t)p & (ARENA_ALIGN - 1)) == 0);
     return p;
 }
@@ -93,4 +104,8 @@ void *arena_alloc_aligned(arena *a, size_t n) {
 size_t arena_memory_usage(const arena *a) {
     /* the cast: older compilers refuse an atomic load through a const pointer */
     return atomic_load_explicit((atomic_size_t *)&a->usage, memory_order_relaxed);
+}
+
+size_t arena_allocated(const arena *a) {
+    return atomic_load_explicit((atomic_size_t *)&a->allocated, memory_order_relaxed);
 }

@@ -27,6 +27,7 @@ typedef struct arena {
     size_t left;                /* bytes free after ptr in the current block */
     struct arena_block *blocks; /* every block, newest first; owned */
     atomic_size_t usage;        /* bytes taken from the system, headers included */
+    atomic_size_t allocated;    /* bytes handed out (alignment padding included) */
 } arena;
 
 /* Makes an empty arena (takes no memory until the first allocation). */
@@ -46,5 +47,9 @@ void *arena_alloc_aligned(arena *a, size_t n);
 /* Bytes allocated from the system so far (blocks and their headers); any
  * thread, a relaxed read. */
 size_t arena_memory_usage(const arena *a);
+
+/* Bytes handed out so far (what the contents take, without the unused rest
+ * of the blocks); any thread, a relaxed read. */
+size_t arena_allocated(const arena *a);
 
 #endif

@@ -211,9 +211,10 @@ static void out_abandon(outputs *o) {
     }
 }
 
-/* Merges inputs (tables of `level` and of level+1) into new tables of
- * level+1 and installs the result. work_mu held. */
-static int merge_tables(lsmlog_db *db, const version *v, int level, const tlist *in, progress *pr) {
+/* Merges inputs (tables of `level` and of `out`, which is level+1, or level
+ * itself for a rewrite in place) into new tables of `out` and installs the
+ * result. work_mu held. */
+static int merge_tables(lsmlog_db *db, const version *v, int level, int out, const tlist *in, progress *pr) {
     size_t nk = 0;
     iiter **kids = lm_calloc(in->n ? in->n : 1, sizeof *kids), *m = NULL;
     int rc = kids ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
@@ -232,7 +233,7 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, const tlist 
     int64_t now = env_now_ms();
     vedit e;
     vedit_init(&e);
-    outputs o = {.db = db, .e = &e, .level = level + 1};
+    outputs o = {.db = db, .e = &e, .level = out};
     uint8_t *cur = NULL, *last_out = NULL; /* the current user key; the last one written */
     size_t cur_len = 0, cur_cap = 0, last_len = 0, last_cap = 0;
     int have_cur = 0, have_last = 0;
@@ -269,7 +270,7 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, const tlist 
         int expired = type == KT_PUT_TTL && (vl < 8 || get_i64(val) <= now);
         int drop = 0;
         if (last_seq_for_key <= oldest) drop = 1; /* a newer entry hides it from everyone */
-        else if ((type == KT_DELETE || expired) && seq <= oldest && !deeper_may_hold(v, level + 1, k, ul))
+        else if ((type == KT_DELETE || expired) && seq <= oldest && !deeper_may_hold(v, out, k, ul))
             drop = 1;
         last_seq_for_key = seq;
         if (!drop) {
@@ -320,8 +321,8 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, const tlist 
     for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++) {
         const table_file *t = in->v[i];
         int l = level;
-        for (size_t j = 0; j < v->nfiles[level + 1]; j++)
-            if (v->files[level + 1][j] == t) l = level + 1;
+        for (size_t j = 0; j < v->nfiles[out]; j++)
+            if (v->files[out][j] == t) l = out;
         rc = vedit_delete_file(&e, l, t->meta.number);
     }
     if (rc == LSMLOG_OK) rc = vset_apply(db->vs, &e);
@@ -372,7 +373,7 @@ static int compact_level(lsmlog_db *db, const version *v, int level, tlist *firs
         rc = trivial_move(db, level, first->v[0]);
         if (rc == LSMLOG_OK) rc = progress_report(pr, first->v[0]->meta.size, 1);
     } else if (rc == LSMLOG_OK) {
-        rc = merge_tables(db, v, level, &in, pr);
+        rc = merge_tables(db, v, level, level + 1, &in, pr);
     }
     lm_free(in.v);
     return rc;
@@ -402,8 +403,8 @@ int compaction_run_one(lsmlog_db *db) {
 int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop, size_t stoplen,
                      lsmlog_progress_fn fn, void *ctx) {
     ukey_range r = {start, stop, slen, stoplen, 0};
-    if (start && !stop) r.hi = NULL;
-    /* the deepest level holding keys of the range, and the work's size */
+    /* the deepest level holding keys of the range, and the work's size: each
+     * level's bytes are read where they are and again one level down */
     version *v = vset_current(db->vs);
     int deepest = -1;
     progress pr = {fn, ctx, 0, 0, 0};
@@ -414,16 +415,35 @@ int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *
                 pr.total += v->files[l][i]->meta.size * (l == 0 ? 1 : 2);
             }
     version_unref(v);
-    if (deepest == 0) deepest = 1;
+    uint64_t first_new = vset_new_file_number(db->vs); /* tables from here on are this call's */
     int rc = progress_report(&pr, 0, 1);
-    for (int level = 0; rc == LSMLOG_OK && level < deepest && level < DB_LEVELS - 1; level++) {
+    if (deepest < 0) return rc;
+    if (deepest == 0) deepest = 1;
+    /* each level down into the next; then the deepest rewritten in place, so
+     * that what expired or was deleted down there goes too */
+    for (int level = 0; rc == LSMLOG_OK && level <= deepest; level++) {
         v = vset_current(db->vs);
         tlist first = {0};
         /* level 0: every table (their ranges overlap: moving only some would
          * let an older one shadow what moved below it) */
-        for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[level]; i++)
-            if (level == 0 || overlaps(&v->files[level][i]->meta, &r)) rc = tlist_push(&first, v->files[level][i]);
-        if (rc == LSMLOG_OK && first.n) rc = compact_level(db, v, level, &first, &pr, 0);
+        for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[level]; i++) {
+            table_file *t = v->files[level][i];
+            /* in place: only tables this call has not just written */
+            if (level == deepest && t->meta.number >= first_new) continue;
+            if (level == 0 || overlaps(&t->meta, &r)) rc = tlist_push(&first, t);
+        }
+        if (rc == LSMLOG_OK && first.n) {
+            if (level < deepest && level < DB_LEVELS - 1) {
+                rc = compact_level(db, v, level, &first, &pr, 0);
+            } else if (level > 0) {
+                /* one table at a time: what it becomes stays inside its own
+                 * range, clear of the level's other tables */
+                for (size_t i = 0; rc == LSMLOG_OK && i < first.n; i++) {
+                    tlist one = {&first.v[i], 1, 1};
+                    rc = merge_tables(db, v, level, level, &one, &pr);
+                }
+            }
+        }
         lm_free(first.v);
         version_unref(v);
     }

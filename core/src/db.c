@@ -207,7 +207,7 @@ static int make_room(lsmlog_db *db, int force) {
          * which may be over a small memtable_bytes, and flushing nothing
          * would still cost a manifest fsync per write */
         if (memtable_count(db->mem) == 0) break;
-        if (!force && memtable_bytes(db->mem) < db->opts.memtable_bytes) break;
+        if (!force && memtable_data_bytes(db->mem) < db->opts.memtable_bytes) break;
         version *v = vset_current(db->vs);
         size_t l0 = v->nfiles[0];
         version_unref(v);
@@ -468,6 +468,9 @@ int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len, const 
         st_error(rc, "%s", msg);
     }
     pthread_cond_signal(&db->bg_cv); /* the background may have work waiting */
+    /* level 0 may have shrunk: writers stalled at its stop wait for this
+     * (nothing else would wake them when the background has no work) */
+    pthread_cond_broadcast(&db->done_cv);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -487,6 +490,11 @@ int lsmlog_db_snapshot(lsmlog_db *db, lsmlog_snapshot **out) {
     pthread_mutex_lock(&db->mu);
     s->db = db;
     s->seq = db->last_seq;
+    if (db->lock_fd < 0) {
+        s->v = vset_current(db->vs);
+        if ((s->mem = db->mem)) memtable_ref(s->mem);
+        if ((s->imm = db->imm)) memtable_ref(s->imm);
+    }
     s->prev = db->snaps.prev;
     s->next = &db->snaps;
     db->snaps.prev->next = s;
@@ -505,6 +513,9 @@ void lsmlog_db_snapshot_release(lsmlog_snapshot *s) {
     s->next->prev = s->prev;
     db->nsnaps--;
     pthread_mutex_unlock(&db->mu);
+    version_unref(s->v);
+    memtable_unref(s->mem);
+    memtable_unref(s->imm);
     lm_free(s);
 }
 
@@ -589,7 +600,7 @@ static int replay_wal(lsmlog_db *db, uint64_t from, uint64_t *next) {
         }
         if (a.max_seq > max_seq) max_seq = a.max_seq;
         *next = r.offset + 1;
-        if (db->lock_fd >= 0 && memtable_bytes(db->mem) >= db->opts.memtable_bytes) {
+        if (db->lock_fd >= 0 && memtable_data_bytes(db->mem) >= db->opts.memtable_bytes) {
             db->imm = db->mem;
             db->imm_wal_end = r.offset + 1;
             db->mem = NULL;

@@ -27,6 +27,7 @@
 #define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
 #define DB_WAL_SEGMENT_BYTES (64u << 20)
 #define DB_GROUP_MAX_BYTES (1u << 20) /* group commit merges batches up to this size */
+#define DB_MAX_VALUE (1u << 30)       /* the documented value limit (lsmlog.h): refused before any copy */
 
 struct lsmlog_batch {
     wbatch b;
@@ -35,6 +36,11 @@ struct lsmlog_batch {
 struct lsmlog_snapshot {
     lsmlog_db *db;
     uint64_t seq;
+    /* read-only handles: the view the snapshot was taken in, pinned (the
+     * writer does not know this snapshot, so its compactions may drop the
+     * versions it needs from the newer tables); NULL for writers */
+    version *v;
+    memtable *mem, *imm;
     struct lsmlog_snapshot *prev, *next; /* the DB's list, oldest first */
 };
 

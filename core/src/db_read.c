@@ -58,6 +58,35 @@ static int open_level_table(void *ctx, const file_meta *f, iiter **out) {
     return db_table_iter(ctx, t, out);
 }
 
+/* ---- views ------------------------------------------------------------------- */
+
+/* What a read looks at, each piece referenced: the memtables, the version,
+ * and the sequence number it sees. A snapshot of a read-only handle brings
+ * its own pinned view; otherwise the DB's current one. */
+typedef struct view {
+    memtable *mems[2];
+    version *v;
+    uint64_t seq;
+} view;
+
+static void view_acquire(lsmlog_db *db, const lsmlog_snapshot *snap, view *w) {
+    pthread_mutex_lock(&db->mu);
+    if (snap && snap->v) {
+        w->mems[0] = snap->mem;
+        w->mems[1] = snap->imm;
+        w->v = snap->v;
+        version_ref(w->v);
+    } else {
+        w->mems[0] = db->mem;
+        w->mems[1] = db->imm;
+        w->v = vset_current(db->vs);
+    }
+    w->seq = snap ? snap->seq : db->last_seq;
+    for (int i = 0; i < 2; i++)
+        if (w->mems[i]) memtable_ref(w->mems[i]);
+    pthread_mutex_unlock(&db->mu);
+}
+
 /* ---- point gets ---------------------------------------------------------- */
 
 /* Whether user key k lies in the table's key range. */
@@ -116,13 +145,11 @@ int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, s
     int rc = db_refresh(db);
     if (rc) return rc;
     const uint8_t *k = key;
-    pthread_mutex_lock(&db->mu);
-    uint64_t seq = snap ? snap->seq : db->last_seq;
-    memtable *mems[2] = {db->mem, db->imm};
-    for (int i = 0; i < 2; i++)
-        if (mems[i]) memtable_ref(mems[i]);
-    version *v = vset_current(db->vs);
-    pthread_mutex_unlock(&db->mu);
+    view w;
+    view_acquire(db, snap, &w);
+    memtable **mems = w.mems;
+    version *v = w.v;
+    uint64_t seq = w.seq;
 
     rc = LSMLOG_NOTFOUND;
     int found = 0, type = 0;
@@ -142,13 +169,15 @@ int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, s
             sst_reader *r;
             uint8_t *tv = NULL;
             size_t tl = 0;
+            /* the value is read when it or its length is asked for */
+            int want = val || vlen;
             int trc = db_table_reader(db, t, &r);
-            if (trc == LSMLOG_OK) trc = sst_reader_get(r, k, klen, seq, &type, NULL, val ? &tv : NULL, &tl);
+            if (trc == LSMLOG_OK) trc = sst_reader_get(r, k, klen, seq, &type, NULL, want ? &tv : NULL, &tl);
             if (trc == LSMLOG_NOTFOUND) continue;
             found = 1;
             if (trc) {
                 rc = trc; /* never an older value in place of a damaged one */
-            } else if (!val && type == KT_PUT_TTL) {
+            } else if (!want && type == KT_PUT_TTL) {
                 /* the expiry is needed: read the value after all */
                 trc = sst_reader_get(r, k, klen, seq, &type, NULL, &tv, &tl);
                 rc = trc ? trc : answer(type, tv, tl, 0, NULL, vlen);
@@ -180,14 +209,12 @@ void lsmlog_db_iter_opts_init(lsmlog_db_iter_opts *o) {
 
 /* The merged internal iterator over the DB's current state: memtables
  * newest first, level-0 tables newest first, then one iterator per level. */
-static int merged_iter(lsmlog_db *db, iiter **out, uint64_t *seq) {
-    pthread_mutex_lock(&db->mu);
-    *seq = db->last_seq;
-    memtable *mems[2] = {db->mem, db->imm};
-    for (int i = 0; i < 2; i++)
-        if (mems[i]) memtable_ref(mems[i]);
-    version *v = vset_current(db->vs);
-    pthread_mutex_unlock(&db->mu);
+static int merged_iter(lsmlog_db *db, const lsmlog_snapshot *snap, iiter **out, uint64_t *seq) {
+    view w;
+    view_acquire(db, snap, &w);
+    memtable **mems = w.mems;
+    version *v = w.v;
+    *seq = w.seq;
 
     size_t cap = 2 + v->nfiles[0] + DB_LEVELS, n = 0;
     iiter **kids = lm_calloc(cap, sizeof *kids);
@@ -233,13 +260,13 @@ int lsmlog_db_iter_open(lsmlog_db *db, const lsmlog_db_iter_opts *opts, lsmlog_d
     if (!d) return st_error(LSMLOG_E_NOMEM, "out of memory");
     iiter *m = NULL;
     uint64_t seq;
-    if ((rc = merged_iter(db, &m, &seq))) {
+    if ((rc = merged_iter(db, opts->snapshot, &m, &seq))) {
         lm_free(d);
         return rc;
     }
     db_iter_options o;
     db_iter_options_init(&o);
-    o.snapshot = opts->snapshot ? opts->snapshot->seq : seq;
+    o.snapshot = seq;
     o.start = opts->start;
     o.start_len = opts->start_len;
     o.stop = opts->stop;

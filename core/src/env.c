@@ -240,7 +240,7 @@ int env_lock(const char *dir, const char *name, int *fd) {
          * a second handle in the same process is refused too. */
         if (ops.flock(f, LOCK_EX | LOCK_NB) != 0) {
             if (errno == EWOULDBLOCK)
-                rc = st_error(LSMLOG_E_LOCKED, "%s is locked: another writer has the log open", path);
+                rc = st_error(LSMLOG_E_LOCKED, "%s is locked: another writer (in this or another process) has it open", path);
             else
                 rc = st_errno(LSMLOG_E_IO, "lock %s", path);
             env_close(f);

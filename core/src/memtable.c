@@ -308,6 +308,10 @@ size_t memtable_bytes(const memtable *m) {
     return arena_memory_usage(&m->arena);
 }
 
+size_t memtable_data_bytes(const memtable *m) {
+    return arena_allocated(&m->arena);
+}
+
 size_t memtable_count(const memtable *m) {
     return atomic_load_explicit((atomic_size_t *)&m->count, memory_order_acquire);
 }

@@ -70,6 +70,11 @@ int memtable_get(memtable *m, const void *key, size_t klen, uint64_t snapshot_se
  * the table when it passes the write buffer size. Any thread. */
 size_t memtable_bytes(const memtable *m);
 
+/* Bytes the entries and the list take in the arena (without the unused
+ * rest of its blocks): what the DB compares with memtable_bytes, so that a
+ * small write buffer is not "full" from its first block on. Any thread. */
+size_t memtable_data_bytes(const memtable *m);
+
 /* Entries added so far. Any thread. */
 size_t memtable_count(const memtable *m);
 
