@@ -1,9 +1,12 @@
 /*
- * lsmlog_lua.c — the Lua 5.4 binding of lsmlog's Log (`require "lsmlog"`).
+ * lsmlog_lua.c — the Lua 5.4 binding of lsmlog (`require "lsmlog"`): the
+ * module, the helpers both halves share (lsmlog_lua.h) and the Log. The DB
+ * is in lsmlog_lua_db.c and follows the same conventions.
  *
  * Thin: it converts types and errors and nothing more; every behaviour is the
- * core's (core/include/lsmlog.h, docs/log.md). The user-facing contract is the
- * Lua section of API.md; docs/lua.md says what is built and the choices made.
+ * core's (core/include/lsmlog.h, docs/log.md, docs/db.md). The user-facing
+ * contract is the Lua section of API.md; docs/lua.md says what is built and
+ * the choices made.
  *
  * The model is liolib.c (5.4):
  *  - A handle is a full userdata holding the C handle, NULL when closed. It is
@@ -32,10 +35,7 @@
  * message is always pushed right after the failing call, before anything else
  * allocates.
  */
-#include "lsmlog.h"
-
-#include <lauxlib.h>
-#include <lua.h>
+#include "lsmlog_lua.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -44,7 +44,7 @@
 
 #define LOG_MT "lsmlog.log"
 #define ITER_MT "lsmlog.iterator"
-#define WEAK_KEYS "lsmlog.weak_keys" /* a metatable: {__mode = "k"} */
+#define WEAK_KEYS LSMLUA_WEAK_KEYS
 
 /* How long one wait of a tail lasts before Lua hooks get a chance to run
  * (lua.c answers Ctrl-C with a hook). */
@@ -69,7 +69,7 @@ typedef struct lua_iter {
 /* ---- errors ------------------------------------------------------------- */
 
 /* Raises the message on top of the stack, with the caller's position. */
-static int raise_top(lua_State *L) {
+int lsmlua_raise_top(lua_State *L) {
     luaL_where(L, 1);
     lua_insert(L, -2);
     lua_concat(L, 2);
@@ -77,10 +77,10 @@ static int raise_top(lua_State *L) {
 }
 
 /* After a failing call: raises for misuse, else returns nil, message, code. */
-static int fail(lua_State *L, int rc) {
+int lsmlua_fail(lua_State *L, int rc) {
     lua_pushstring(L, lsmlog_errmsg()); /* first: see the top of the file */
     if (rc == LSMLOG_E_INVALID || rc == LSMLOG_E_READONLY || rc == LSMLOG_E_CLOSED)
-        return raise_top(L);
+        return lsmlua_raise_top(L);
     lua_pushnil(L);
     lua_insert(L, -2);
     lua_pushinteger(L, rc);
@@ -88,13 +88,13 @@ static int fail(lua_State *L, int rc) {
 }
 
 /* After a failing call in an iterator or metamethod: raises. */
-static int fail_raise(lua_State *L) {
+int lsmlua_fail_raise(lua_State *L) {
     lua_pushstring(L, lsmlog_errmsg());
-    return raise_top(L);
+    return lsmlua_raise_top(L);
 }
 
-static int push_ok(lua_State *L, int rc) {
-    if (rc != LSMLOG_OK) return fail(L, rc);
+int lsmlua_push_ok(lua_State *L, int rc) {
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -131,7 +131,7 @@ static int64_t opt_ts(lua_State *L, int arg) {
 
 /* A string, and only a string: values are bytes, and a number converted
  * behind the user's back would not read back as what was appended. */
-static const char *check_bytes(lua_State *L, int arg, size_t *len) {
+const char *lsmlua_check_bytes(lua_State *L, int arg, size_t *len) {
     if (lua_type(L, arg) != LUA_TSTRING) luaL_typeerror(L, arg, "string");
     return lua_tolstring(L, arg, len);
 }
@@ -149,7 +149,7 @@ static int64_t opt_timeout_ms(lua_State *L, int arg) {
 
 /* The field `name` of the table argument `arg` (an "option" or a "field"),
  * which must be a number with an integer value, or nil: 1 and *out, or 0. */
-static int field_int(lua_State *L, int arg, const char *what, const char *name, lua_Integer *out) {
+int lsmlua_field_int(lua_State *L, int arg, const char *what, const char *name, lua_Integer *out) {
     int type = lua_getfield(L, arg, name), ok = 0;
     if (type == LUA_TNIL) {
         lua_pop(L, 1);
@@ -167,7 +167,7 @@ static int field_int(lua_State *L, int arg, const char *what, const char *name, 
 
 /* Raises if the table argument `arg` has a key not in `names` (NULL-
  * terminated): a misspelt option must not be silently ignored. */
-static void check_keys(lua_State *L, int arg, const char *const names[], const char *what) {
+void lsmlua_check_keys(lua_State *L, int arg, const char *const names[], const char *what) {
     lua_pushnil(L);
     while (lua_next(L, arg)) {
         lua_pop(L, 1);
@@ -239,7 +239,7 @@ static int l_log_close(lua_State *L) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    return push_ok(L, close_log(L, 1));
+    return lsmlua_push_ok(L, close_log(L, 1));
 }
 
 /* __gc and __close: close quietly, as liolib does; a failure becomes a
@@ -267,7 +267,7 @@ static int l_log_tostring(lua_State *L) {
 static const char *const log_option_names[] = {"durability",    "create",     "readonly", "repair",
                                                "segment_bytes", "segment_ms", NULL};
 
-static int field_bool(lua_State *L, int arg, const char *name, int *out) {
+int lsmlua_field_bool(lua_State *L, int arg, const char *name, int *out) {
     int type = lua_getfield(L, arg, name);
     if (type != LUA_TNIL && type != LUA_TBOOLEAN)
         luaL_argerror(L, arg,
@@ -278,9 +278,10 @@ static int field_bool(lua_State *L, int arg, const char *name, int *out) {
     return type != LUA_TNIL;
 }
 
-static void read_log_options(lua_State *L, int arg, lsmlog_options *o) {
+void lsmlua_read_common_options(lua_State *L, int arg, const char *const names[],
+                                lsmlog_options *o) {
     luaL_checktype(L, arg, LUA_TTABLE);
-    check_keys(L, arg, log_option_names, "option");
+    lsmlua_check_keys(L, arg, names, "option");
     int type = lua_getfield(L, arg, "durability");
     if (type != LUA_TNIL) {
         if (type != LUA_TSTRING)
@@ -294,15 +295,19 @@ static void read_log_options(lua_State *L, int arg, lsmlog_options *o) {
                               lua_tostring(L, -1)));
     }
     lua_pop(L, 1);
-    field_bool(L, arg, "create", &o->create);
-    field_bool(L, arg, "readonly", &o->readonly);
-    field_bool(L, arg, "repair", &o->repair);
+    lsmlua_field_bool(L, arg, "create", &o->create);
+    lsmlua_field_bool(L, arg, "readonly", &o->readonly);
+    lsmlua_field_bool(L, arg, "repair", &o->repair);
+}
+
+static void read_log_options(lua_State *L, int arg, lsmlog_options *o) {
+    lsmlua_read_common_options(L, arg, log_option_names, o);
     lua_Integer v;
-    if (field_int(L, arg, "option", "segment_bytes", &v)) {
+    if (lsmlua_field_int(L, arg, "option", "segment_bytes", &v)) {
         luaL_argcheck(L, v > 0, arg, "option 'segment_bytes' must be > 0");
         o->segment_bytes = (uint64_t)v;
     }
-    if (field_int(L, arg, "option", "segment_ms", &v)) {
+    if (lsmlua_field_int(L, arg, "option", "segment_ms", &v)) {
         luaL_argcheck(L, v >= 0, arg, "option 'segment_ms' must be >= 0");
         o->segment_ms = (int64_t)v;
     }
@@ -311,7 +316,7 @@ static void read_log_options(lua_State *L, int arg, lsmlog_options *o) {
 /* lsmlog.open_log(path [, options]) -> log, or nil, message, code. */
 static int l_open_log(lua_State *L) {
     size_t len;
-    const char *path = check_bytes(L, 1, &len);
+    const char *path = lsmlua_check_bytes(L, 1, &len);
     luaL_argcheck(L, strlen(path) == len, 1, "path contains a zero byte");
     lsmlog_options o;
     lsmlog_options_init(&o);
@@ -330,7 +335,7 @@ static int l_open_log(lua_State *L) {
     lua_setiuservalue(L, -2, 2);
 
     int rc = lsmlog_log_open(path, &o, &lg->h);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     return 1;
 }
 
@@ -338,11 +343,11 @@ static int l_open_log(lua_State *L) {
 static int l_append(lua_State *L) {
     lua_log *lg = tolog(L, 1);
     size_t len;
-    const char *v = check_bytes(L, 2, &len);
+    const char *v = lsmlua_check_bytes(L, 2, &len);
     int64_t ts = opt_ts(L, 3);
     uint64_t off;
     int rc = lsmlog_log_append(lg->h, v, len, ts, &off);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)off);
     return 1;
 }
@@ -369,21 +374,32 @@ static int l_append_batch(lua_State *L) {
     }
     uint64_t first;
     int rc = lsmlog_log_append_batch(lg->h, e, n, &first);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)first);
     return 1;
 }
 
 static int l_flush(lua_State *L) {
-    return push_ok(L, lsmlog_log_flush(tolog(L, 1)->h));
+    return lsmlua_push_ok(L, lsmlog_log_flush(tolog(L, 1)->h));
 }
 static int l_sync(lua_State *L) {
-    return push_ok(L, lsmlog_log_sync(tolog(L, 1)->h));
+    return lsmlua_push_ok(L, lsmlog_log_sync(tolog(L, 1)->h));
 }
 
 static int push_value(lua_State *L) { /* protected: copies the value into a string */
     lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
     return 1;
+}
+
+void lsmlua_push_owned(lua_State *L, void *v, size_t len) {
+    /* the copy is the caller's to free: make the string under protection, so
+     * a memory error does not leak it (neither push below allocates) */
+    lua_pushcfunction(L, push_value);
+    lua_pushlightuserdata(L, v);
+    lua_pushinteger(L, (lua_Integer)len);
+    int rc = lua_pcall(L, 2, 1, 0);
+    lsmlog_free(v);
+    if (rc != LUA_OK) lua_error(L);
 }
 
 /* log:get(offset) -> value, ts; nil if there is no record at offset */
@@ -398,15 +414,8 @@ static int l_get(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    if (rc != LSMLOG_OK) return fail(L, rc);
-    /* the copy is the caller's to free: make the string under protection, so
-     * a memory error does not leak it (neither push below allocates) */
-    lua_pushcfunction(L, push_value);
-    lua_pushlightuserdata(L, v);
-    lua_pushinteger(L, (lua_Integer)len);
-    rc = lua_pcall(L, 2, 1, 0);
-    lsmlog_free(v);
-    if (rc != LUA_OK) return lua_error(L);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
+    lsmlua_push_owned(L, v, len);
     lua_pushinteger(L, ts);
     return 2;
 }
@@ -419,7 +428,7 @@ static int bounds(lua_State *L, uint64_t *start, uint64_t *end) {
 static int l_start_offset(lua_State *L) {
     uint64_t s;
     int rc = bounds(L, &s, NULL);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)s);
     return 1;
 }
@@ -428,7 +437,7 @@ static int l_start_offset(lua_State *L) {
 static int l_end_offset(lua_State *L) {
     uint64_t e;
     int rc = bounds(L, NULL, &e);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)e);
     return 1;
 }
@@ -437,7 +446,7 @@ static int l_end_offset(lua_State *L) {
  * cannot return nil, message, code: a failure raises. */
 static int l_len(lua_State *L) {
     uint64_t s, e;
-    if (bounds(L, &s, &e) != LSMLOG_OK) return fail_raise(L);
+    if (bounds(L, &s, &e) != LSMLOG_OK) return lsmlua_fail_raise(L);
     lua_pushinteger(L, (lua_Integer)(e - s));
     return 1;
 }
@@ -452,7 +461,7 @@ static int l_offset_for_time(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)off);
     return 1;
 }
@@ -460,7 +469,7 @@ static int l_offset_for_time(lua_State *L) {
 /* log:truncate_before(offset) -> true */
 static int l_truncate_before(lua_State *L) {
     lua_log *lg = tolog(L, 1);
-    return push_ok(L, lsmlog_log_truncate_before(lg->h, check_offset(L, 2)));
+    return lsmlua_push_ok(L, lsmlog_log_truncate_before(lg->h, check_offset(L, 2)));
 }
 
 static const char *const retain_names[] = {"max_bytes", "max_age_ms", NULL};
@@ -469,15 +478,15 @@ static const char *const retain_names[] = {"max_bytes", "max_age_ms", NULL};
 static int l_retain(lua_State *L) {
     lua_log *lg = tolog(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_keys(L, 2, retain_names, "field");
+    lsmlua_check_keys(L, 2, retain_names, "field");
     lua_Integer max_bytes = 0, max_age_ms = 0;
-    field_int(L, 2, "field", "max_bytes", &max_bytes);
-    field_int(L, 2, "field", "max_age_ms", &max_age_ms);
+    lsmlua_field_int(L, 2, "field", "max_bytes", &max_bytes);
+    lsmlua_field_int(L, 2, "field", "max_age_ms", &max_age_ms);
     luaL_argcheck(L, max_bytes >= 0, 2, "field 'max_bytes' must be >= 0");
     luaL_argcheck(L, max_age_ms >= 0, 2, "field 'max_age_ms' must be >= 0");
     uint64_t dropped = 0;
     int rc = lsmlog_log_retain(lg->h, (uint64_t)max_bytes, (int64_t)max_age_ms, &dropped);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)dropped);
     return 1;
 }
@@ -487,27 +496,29 @@ static int l_verify(lua_State *L) {
     lua_log *lg = tolog(L, 1);
     uint64_t n = 0;
     int rc = lsmlog_log_verify(lg->h, &n);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_pushinteger(L, (lua_Integer)n);
     return 1;
 }
 
-static void set_int(lua_State *L, const char *k, lua_Integer v) {
+void lsmlua_set_int(lua_State *L, const char *k, lua_Integer v) {
     lua_pushinteger(L, v);
     lua_setfield(L, -2, k);
 }
 
-/* log:recovery() -> table: what recovery did when the log was opened */
-static int l_recovery(lua_State *L) {
-    lua_log *lg = tolog(L, 1);
-    const lsmlog_recovery *r = lsmlog_log_recovery(lg->h);
+void lsmlua_push_recovery(lua_State *L, const lsmlog_recovery *r) {
     lua_createtable(L, 0, 5);
-    set_int(L, "truncated_bytes", (lua_Integer)r->truncated_bytes);
-    set_int(L, "dropped_batches", (lua_Integer)r->dropped_batches);
-    set_int(L, "dropped_bytes", (lua_Integer)r->dropped_bytes);
-    set_int(L, "rebuilt_indexes", (lua_Integer)r->rebuilt_indexes);
+    lsmlua_set_int(L, "truncated_bytes", (lua_Integer)r->truncated_bytes);
+    lsmlua_set_int(L, "dropped_batches", (lua_Integer)r->dropped_batches);
+    lsmlua_set_int(L, "dropped_bytes", (lua_Integer)r->dropped_bytes);
+    lsmlua_set_int(L, "rebuilt_indexes", (lua_Integer)r->rebuilt_indexes);
     lua_pushstring(L, r->message ? r->message : "");
     lua_setfield(L, -2, "message");
+}
+
+/* log:recovery() -> table: what recovery did when the log was opened */
+static int l_recovery(lua_State *L) {
+    lsmlua_push_recovery(L, lsmlog_log_recovery(tolog(L, 1)->h));
     return 1;
 }
 
@@ -516,14 +527,14 @@ static int l_stat(lua_State *L) {
     lua_log *lg = tolog(L, 1);
     lsmlog_log_info info;
     int rc = lsmlog_log_stat(lg->h, &info);
-    if (rc != LSMLOG_OK) return fail(L, rc);
+    if (rc != LSMLOG_OK) return lsmlua_fail(L, rc);
     lua_createtable(L, 0, 6);
-    set_int(L, "start_offset", (lua_Integer)info.start);
-    set_int(L, "end_offset", (lua_Integer)info.end);
-    set_int(L, "segments", (lua_Integer)info.segments);
-    set_int(L, "bytes", (lua_Integer)info.bytes);
-    set_int(L, "first_ts", info.first_ts);
-    set_int(L, "max_ts", info.max_ts);
+    lsmlua_set_int(L, "start_offset", (lua_Integer)info.start);
+    lsmlua_set_int(L, "end_offset", (lua_Integer)info.end);
+    lsmlua_set_int(L, "segments", (lua_Integer)info.segments);
+    lsmlua_set_int(L, "bytes", (lua_Integer)info.bytes);
+    lsmlua_set_int(L, "first_ts", info.first_ts);
+    lsmlua_set_int(L, "max_ts", info.max_ts);
     return 1;
 }
 
@@ -576,7 +587,7 @@ static int l_wait(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return push_ok(L, rc);
+    return lsmlua_push_ok(L, rc);
 }
 
 /* ---- iterators ---------------------------------------------------------- */
@@ -620,7 +631,7 @@ static int l_iter_tostring(lua_State *L) {
 static int iter_fail(lua_State *L, int self) {
     lua_pushstring(L, lsmlog_errmsg());
     close_iter(L, self);
-    return raise_top(L);
+    return lsmlua_raise_top(L);
 }
 
 /* One step: off, value, ts, or nil at the end (records: the end of what
@@ -714,7 +725,7 @@ static int open_iter(lua_State *L, const lsmlog_iter_opts *o, int tail, int64_t 
     if (rc != LSMLOG_OK) {
         lua_pushstring(L, lsmlog_errmsg());
         close_iter(L, self);
-        return raise_top(L); /* for a generic for, as io.lines does */
+        return lsmlua_raise_top(L); /* for a generic for, as io.lines does */
     }
     lua_pushnil(L);
     lua_pushnil(L);
@@ -731,18 +742,18 @@ static int l_records(lua_State *L) {
     lsmlog_iter_opts_init(&o);
     if (lua_type(L, 2) == LUA_TTABLE) {
         luaL_argcheck(L, lua_isnoneornil(L, 3), 3, "no argument expected after a table");
-        check_keys(L, 2, records_names, "field");
+        lsmlua_check_keys(L, 2, records_names, "field");
         lua_Integer v;
-        if (field_int(L, 2, "field", "start", &v)) {
+        if (lsmlua_field_int(L, 2, "field", "start", &v)) {
             luaL_argcheck(L, v >= 0, 2, "field 'start' must be >= 0");
             o.start = (uint64_t)v;
         }
-        if (field_int(L, 2, "field", "stop", &v)) {
+        if (lsmlua_field_int(L, 2, "field", "stop", &v)) {
             luaL_argcheck(L, v >= 0, 2, "field 'stop' must be >= 0");
             o.stop = (uint64_t)v;
         }
-        if (field_int(L, 2, "field", "since", &v)) o.since = (int64_t)v;
-        if (field_int(L, 2, "field", "until", &v)) o.until = (int64_t)v;
+        if (lsmlua_field_int(L, 2, "field", "since", &v)) o.since = (int64_t)v;
+        if (lsmlua_field_int(L, 2, "field", "until", &v)) o.until = (int64_t)v;
     } else {
         o.start = opt_offset(L, 2, 0);
         o.stop = opt_offset(L, 3, UINT64_MAX);
@@ -761,7 +772,7 @@ static int l_tail(lua_State *L) {
     int64_t idle_ms = opt_timeout_ms(L, 3);
     if (lua_isnoneornil(L, 2)) {
         int rc = bounds(L, NULL, &o.start);
-        if (rc != LSMLOG_OK) return fail_raise(L);
+        if (rc != LSMLOG_OK) return lsmlua_fail_raise(L);
     } else
         o.start = check_offset(L, 2);
     lua_settop(L, 1);
@@ -770,15 +781,19 @@ static int l_tail(lua_State *L) {
 
 /* ---- module ------------------------------------------------------------- */
 
-/* lsmlog.type(x) -> "log", "closed log", "iterator", "closed iterator" or nil */
+/* lsmlog.type(x) -> "log", "closed log", "db", "closed db", "snapshot",
+ * "closed snapshot", "iterator", "closed iterator" or nil */
 static int l_type(lua_State *L) {
     luaL_checkany(L, 1);
     lua_log *lg = luaL_testudata(L, 1, LOG_MT);
     lua_iter *it = lg ? NULL : luaL_testudata(L, 1, ITER_MT);
+    const char *db = lg || it ? NULL : lsmlua_db_type(L, 1);
     if (lg)
         lua_pushstring(L, lg->h ? "log" : "closed log");
     else if (it)
         lua_pushstring(L, it->h ? "iterator" : "closed iterator");
+    else if (db)
+        lua_pushstring(L, db);
     else
         lua_pushnil(L);
     return 1;
@@ -832,6 +847,7 @@ static const luaL_Reg iter_meta[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"open_log", l_open_log},
+    {"open_db", lsmlua_open_db},
     {"type", l_type},
     {"strerror", l_strerror},
     {NULL, NULL},
@@ -858,10 +874,11 @@ __attribute__((visibility("default"))) int luaopen_lsmlog(lua_State *L) {
     lua_pop(L, 1);
     new_metatable(L, ITER_MT, iter_meta, iter_methods);
     lua_pop(L, 1);
-    luaL_newmetatable(L, WEAK_KEYS); /* of every log's table of iterators */
+    luaL_newmetatable(L, WEAK_KEYS); /* of every handle's table of children */
     lua_pushliteral(L, "k");
     lua_setfield(L, -2, "__mode");
     lua_pop(L, 1);
+    lsmlua_db_init(L);
 
     luaL_newlib(L, module_funcs);
     lua_pushliteral(L, LSMLOG_VERSION);
@@ -878,5 +895,6 @@ __attribute__((visibility("default"))) int luaopen_lsmlog(lua_State *L) {
     SET_CODE(E_VERSION);
     SET_CODE(E_NOENT);
     SET_CODE(E_FAILED);
+    SET_CODE(E_CANCELED);
     return 1;
 }

@@ -18,10 +18,6 @@ describe("lsmlog module", function()
       assert.are.equal("locked by another writer", lsmlog.strerror(lsmlog.E_LOCKED))
    end)
 
-   it("has no DB yet", function()
-      assert.is_nil(lsmlog.open_db)
-   end)
-
    it("tells handles apart with lsmlog.type", function()
       local log = open()
       local _, _, _, it = log:records()
