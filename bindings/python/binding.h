@@ -31,8 +31,12 @@
 
 /* Per-module state (multi-phase init: one per module object). */
 typedef struct {
-    PyTypeObject *log_type;  /* _lsmlog.Log */
-    PyTypeObject *iter_type; /* _lsmlog.LogIter */
+    PyTypeObject *log_type;      /* _lsmlog.Log */
+    PyTypeObject *iter_type;     /* _lsmlog.LogIter */
+    PyTypeObject *db_type;       /* _lsmlog.DB */
+    PyTypeObject *db_iter_type;  /* _lsmlog.DBIter */
+    PyTypeObject *snapshot_type; /* _lsmlog.Snapshot */
+    PyTypeObject *batch_type;    /* _lsmlog.WriteBatch */
     PyObject *error;         /* lsmlog.Error, a subclass of OSError */
     PyObject *corruption_error;
     PyObject *locked_error;
@@ -64,6 +68,70 @@ struct log_iter_object {
     int busy;                     /* a step is running (one thread at a time) */
 };
 
+typedef struct db_child db_child;
+
+/* _lsmlog.DB: one lsmlog_db handle. The same rules as the Log's (above), and
+ * its children (iterators and snapshots) are closed before it. */
+typedef struct {
+    PyObject_HEAD
+    lsmlog_db *db;         /* NULL once closed (or detached in a forked child) */
+    int closing;           /* close() has begun: every new call is refused */
+    pid_t pid;             /* the process that opened the handle */
+    Py_ssize_t in_flight;  /* calls of other threads inside the core, GIL released */
+    db_child *children;    /* open iterators and snapshots, linked through prev/next */
+    PyObject *path;        /* str: the path as opened, for messages and repr */
+    int readonly;
+    int in_callback;       /* a compact() progress callback is running Python code ... */
+    unsigned long cb_thread; /* ... in this thread, which holds the core's compaction lock */
+    PyObject *weakreflist;
+} db_object;
+
+/* The common head of a DB's children: each holds a strong reference to its
+ * DB and sits in its list while its core object is open. */
+struct db_child {
+    PyObject_HEAD
+    db_object *owner;              /* strong reference */
+    db_child *prev, *next;         /* in owner->children while open */
+    void (*release)(db_child *c);  /* closes the core object (GIL held; in a forked
+                                      child only forgets it); idempotent */
+};
+
+/* _lsmlog.Snapshot: one lsmlog_snapshot. */
+typedef struct {
+    db_child h;
+    lsmlog_snapshot *snap; /* NULL once released */
+    Py_ssize_t users;      /* reads through it in flight (GIL released) */
+} snapshot_object;
+
+/* _lsmlog.DBIter: one lsmlog_db_iter, stepped forward or backward. */
+typedef struct {
+    db_child h;
+    lsmlog_db_iter *it;      /* NULL once closed */
+    snapshot_object *snap;   /* strong reference, or NULL */
+    int mode;                /* DB_ITER_ITEMS, _KEYS or _VALUES */
+    int reverse;
+    int started, finished;   /* positioned once; the end was met */
+    int busy;                /* a step is running (one thread at a time) */
+    int user_closed;         /* closed by close(): steps end quietly */
+} db_iter_object;
+
+#define DB_ITER_ITEMS 0
+#define DB_ITER_KEYS 1
+#define DB_ITER_VALUES 2
+
+/* _lsmlog.WriteBatch: one lsmlog_batch, not tied to a DB. */
+typedef struct {
+    PyObject_HEAD
+    lsmlog_batch *b;
+    Py_ssize_t writers; /* DB.write calls using it (GIL released): no change meanwhile */
+} batch_object;
+
+/* A new reference to None (Py_NewRef is 3.10+). */
+static inline PyObject *lsm_none(void) {
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
 /* module.c */
 extern PyModuleDef lsmlog_module_def;
 module_state *lsm_state_of(PyObject *obj); /* the state of obj's type's module */
@@ -82,6 +150,12 @@ int lsm_conv_opt_i64_min(PyObject *o, void *out); /* None: INT64_MIN */
 int lsm_conv_opt_i64_max(PyObject *o, void *out); /* None: INT64_MAX */
 int lsm_conv_ts(PyObject *o, void *out);          /* None: LSMLOG_NOW; INT64_MIN refused */
 
+/* The bytes of a key or value through the buffer protocol (bytes, bytearray,
+ * memoryview, NumPy arrays, ...); a non-contiguous buffer is copied into a
+ * contiguous one. `what` names the argument in the TypeError raised for
+ * anything else. 0, or -1 with an exception. Release with PyBuffer_Release. */
+int lsm_get_buffer(PyObject *obj, Py_buffer *view, const char *what);
+
 /* pylog.c */
 extern PyType_Spec lsm_log_spec;
 int log_enter(log_object *self);
@@ -95,5 +169,32 @@ extern PyType_Spec lsm_iter_spec;
 PyObject *lsm_iter_open(log_object *self, const lsmlog_iter_opts *opts);
 /* Closes the core iterator and unlinks it from its Log. */
 void lsm_iter_detach(log_iter_object *it);
+
+/* pydb.c */
+extern PyType_Spec lsm_db_spec;
+/* Refuses a closed DB (ValueError), one inherited through fork() (lsmlog.Error)
+ * and a call from inside its own compact() progress callback (RuntimeError);
+ * counts the call as in flight. db_leave uncounts it. */
+int db_enter(db_object *self);
+void db_leave(db_object *self);
+void lsm_child_link(db_object *owner, db_child *c);
+/* Closes the child's core object and unlinks it from its DB. */
+void lsm_child_detach(db_child *c);
+
+/* pydbiter.c: snapshots and iterators */
+extern PyType_Spec lsm_snapshot_spec;
+extern PyType_Spec lsm_db_iter_spec;
+/* A new _lsmlog.Snapshot of self, or NULL and an exception. */
+PyObject *lsm_snapshot_open(db_object *self);
+/* The snapshot argument of a read: None (*out = NULL) or an open Snapshot of
+ * this DB. 0, or -1 with TypeError / ValueError. */
+int lsm_snapshot_arg(db_object *self, PyObject *arg, snapshot_object **out);
+/* Opens an iterator (opts->snapshot is filled from snap): the _lsmlog.DBIter,
+ * or NULL and an exception. */
+PyObject *lsm_db_iter_open(db_object *self, snapshot_object *snap, lsmlog_db_iter_opts *opts,
+                           int mode, int reverse);
+
+/* pybatch.c */
+extern PyType_Spec lsm_batch_spec;
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * module.c — the _lsmlog extension module: multi-phase initialisation and
  * per-module state (CPython's Modules/xxlimited.c is the template), the
- * exception classes, the one table from core status codes to exceptions, and
- * the integer argument converters.
+ * exception classes, the one table from core status codes to exceptions, the
+ * integer argument converters and the buffer helper.
  */
 #include "binding.h"
 
@@ -39,6 +39,7 @@ static const struct {
     {LSMLOG_E_VERSION, K_ERROR, 0},
     {LSMLOG_E_NOENT, K_ERROR, ENOENT},
     {LSMLOG_E_FAILED, K_ERROR, 0},
+    {LSMLOG_E_CANCELED, K_ERROR, ECANCELED},
     /* clang-format on */
 };
 
@@ -170,6 +171,23 @@ int lsm_conv_ts(PyObject *o, void *out) {
     return 1;
 }
 
+/* ---- buffers ------------------------------------------------------------ */
+
+int lsm_get_buffer(PyObject *obj, Py_buffer *view, const char *what) {
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: a bytes-like object is required, not '%.100s'", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0) return 0;
+    PyErr_Clear(); /* a strided view: copy it into a contiguous one */
+    PyObject *contig = PyMemoryView_GetContiguous(obj, PyBUF_READ, 'C');
+    if (!contig) return -1;
+    int rc = PyObject_GetBuffer(contig, view, PyBUF_SIMPLE); /* the view keeps contig alive */
+    Py_DECREF(contig);
+    return rc;
+}
+
 /* ---- the module --------------------------------------------------------- */
 
 module_state *lsm_state_of(PyObject *obj) {
@@ -203,7 +221,7 @@ static int module_exec(PyObject *m) {
                       st->error) < 0)
         return -1;
     if (add_exception(m, &st->locked_error, "LockedError",
-                      "Another writer (in this or another process) holds the log's lock.",
+                      "Another writer (in this or another process) holds the directory's lock.",
                       st->error) < 0)
         return -1;
     if (add_exception(m, &st->readonly_error, "ReadOnlyError",
@@ -214,8 +232,18 @@ static int module_exec(PyObject *m) {
     if (!st->log_type || PyModule_AddType(m, st->log_type) < 0) return -1;
     st->iter_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_iter_spec, NULL);
     if (!st->iter_type || PyModule_AddType(m, st->iter_type) < 0) return -1;
+    st->db_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_db_spec, NULL);
+    if (!st->db_type || PyModule_AddType(m, st->db_type) < 0) return -1;
+    st->db_iter_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_db_iter_spec, NULL);
+    if (!st->db_iter_type || PyModule_AddType(m, st->db_iter_type) < 0) return -1;
+    st->snapshot_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_snapshot_spec, NULL);
+    if (!st->snapshot_type || PyModule_AddType(m, st->snapshot_type) < 0) return -1;
+    st->batch_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &lsm_batch_spec, NULL);
+    if (!st->batch_type || PyModule_AddType(m, st->batch_type) < 0) return -1;
 #ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
-    st->iter_type->tp_new = NULL; /* made only by Log.iter() */
+    st->iter_type->tp_new = NULL;     /* made only by Log.iter() */
+    st->db_iter_type->tp_new = NULL;  /* made only by DB.iter() */
+    st->snapshot_type->tp_new = NULL; /* made only by DB.snapshot() */
 #endif
     if (PyModule_AddStringConstant(m, "VERSION", LSMLOG_VERSION) < 0) return -1;
     return 0;
@@ -225,6 +253,10 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     module_state *st = PyModule_GetState(m);
     Py_VISIT(st->log_type);
     Py_VISIT(st->iter_type);
+    Py_VISIT(st->db_type);
+    Py_VISIT(st->db_iter_type);
+    Py_VISIT(st->snapshot_type);
+    Py_VISIT(st->batch_type);
     Py_VISIT(st->error);
     Py_VISIT(st->corruption_error);
     Py_VISIT(st->locked_error);
@@ -236,6 +268,10 @@ static int module_clear(PyObject *m) {
     module_state *st = PyModule_GetState(m);
     Py_CLEAR(st->log_type);
     Py_CLEAR(st->iter_type);
+    Py_CLEAR(st->db_type);
+    Py_CLEAR(st->db_iter_type);
+    Py_CLEAR(st->snapshot_type);
+    Py_CLEAR(st->batch_type);
     Py_CLEAR(st->error);
     Py_CLEAR(st->corruption_error);
     Py_CLEAR(st->locked_error);

@@ -232,20 +232,6 @@ static PyObject *log_repr(PyObject *obj) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* A value's bytes through the buffer protocol: bytes, bytearray, memoryview,
- * NumPy arrays, ... A non-contiguous buffer (a strided view) is copied into
- * a contiguous one; anything without the buffer protocol is a TypeError. */
-static int get_value(PyObject *obj, Py_buffer *view) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0) return 0;
-    if (!PyObject_CheckBuffer(obj)) return -1;
-    PyErr_Clear();
-    PyObject *contig = PyMemoryView_GetContiguous(obj, PyBUF_READ, 'C');
-    if (!contig) return -1;
-    int rc = PyObject_GetBuffer(contig, view, PyBUF_SIMPLE); /* the view keeps contig alive */
-    Py_DECREF(contig);
-    return rc;
-}
-
 /* append(value, ts=None) -> offset */
 static PyObject *log_append(log_object *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs < 1 || nargs > 2) {
@@ -255,7 +241,7 @@ static PyObject *log_append(log_object *self, PyObject *const *args, Py_ssize_t 
     int64_t ts = LSMLOG_NOW;
     if (nargs == 2 && !lsm_conv_ts(args[1], &ts)) return NULL;
     Py_buffer view;
-    if (get_value(args[0], &view) < 0) return NULL;
+    if (lsm_get_buffer(args[0], &view, "value") < 0) return NULL;
     if (log_enter(self) < 0) {
         PyBuffer_Release(&view);
         return NULL;
@@ -300,7 +286,7 @@ static PyObject *log_append_batch(log_object *self, PyObject *const *args, Py_ss
      * under us while the GIL is released without harm. */
     for (; got < n; got++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, got);
-        if (get_value(item, &views[got]) < 0) {
+        if (lsm_get_buffer(item, &views[got], "value") < 0) {
             if (PyErr_ExceptionMatches(PyExc_TypeError)) {
                 PyErr_Clear();
                 PyErr_Format(PyExc_TypeError,

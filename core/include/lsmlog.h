@@ -176,8 +176,12 @@ LSMLOG_API int lsmlog_log_append_batch(lsmlog_log *log, const lsmlog_entry *entr
  * other durabilities. LSMLOG_E_READONLY on a read-only handle. */
 LSMLOG_API int lsmlog_log_flush(lsmlog_log *log);
 
-/* Flushes, then fdatasyncs the active segment: everything appended so far
- * survives power loss. LSMLOG_E_READONLY on a read-only handle. */
+/* Flushes, then makes everything appended so far survive power loss: with
+ * durability buffered or os, fdatasyncs every segment that may hold unsynced
+ * data (on a handle's first sync, all of them: an earlier process may have
+ * left them so) and fsyncs the directory (and the parents open made), then
+ * fdatasyncs the active segment. A failed fdatasync fails the handle
+ * (LSMLOG_E_FAILED from then on). LSMLOG_E_READONLY on a read-only handle. */
 LSMLOG_API int lsmlog_log_sync(lsmlog_log *log);
 
 /* Reads the record at `offset`: *ts and a copy of its value (*value owned by
@@ -279,8 +283,8 @@ LSMLOG_API int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsml
 LSMLOG_API int lsmlog_db_close(lsmlog_db *db);
 
 /* Sets key -> value. Returns once the write is as durable as the handle's
- * durability says. LSMLOG_E_TOOBIG for a key over 64 KiB or a value over
- * 1 GiB. */
+ * durability says. LSMLOG_E_TOOBIG for a key over 64 KiB, or a write (batch)
+ * larger than a write-ahead log segment (64 MiB). */
 LSMLOG_API int lsmlog_db_put(lsmlog_db *db, const void *key, size_t klen, const void *val,
                              size_t vlen);
 
@@ -370,9 +374,10 @@ LSMLOG_API void lsmlog_db_iter_close(lsmlog_db_iter *it); /* NULL is a no-op */
 /* Writes the memtable to a level-0 table and waits until it is done. */
 LSMLOG_API int lsmlog_db_flush_memtable(lsmlog_db *db);
 
-/* Progress of a long call: `done` of `total` bytes (total may grow as the
- * work finds more). A non-zero return cancels the call, which then returns
- * LSMLOG_E_CANCELED with the work done so far kept. */
+/* Progress of a long call: `done` of `total` bytes. `done` only grows;
+ * `total` is an estimate made at the start, raised when the work turns out
+ * larger, and set to `done` by the last call. A non-zero return cancels the
+ * call, which then returns LSMLOG_E_CANCELED with the work done so far kept. */
 typedef int (*lsmlog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /* Compacts the keys in [start, stop) (NULL: unbounded) down the levels, so

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional
 
+from ._progress import tqdm_class
+
 if TYPE_CHECKING:
     import pandas  # type: ignore[import, unused-ignore]
 
@@ -11,13 +13,7 @@ if TYPE_CHECKING:
 
 
 def _with_progress(records: Iterable["Record"], total: Optional[int]) -> Iterable["Record"]:
-    try:
-        from tqdm.auto import tqdm  # type: ignore[import, unused-ignore]
-    except ImportError as e:
-        raise ImportError(
-            "progress=True needs tqdm: pip install 'lsmlog[progress]' (or pip install tqdm)"
-        ) from e
-    return tqdm(records, total=total, unit="rec", desc="lsmlog")  # type: ignore[no-any-return, unused-ignore]
+    return tqdm_class()(records, total=total, unit="rec", desc="lsmlog")  # type: ignore[no-any-return]
 
 
 def to_pandas(

@@ -21,6 +21,7 @@ from typing import (
     NamedTuple,
     NoReturn,
     Optional,
+    Tuple,
     Union,
     overload,
 )
@@ -130,6 +131,24 @@ def _limit(name: str, value: object) -> int:
     return v
 
 
+def _open_options(
+    path: PathArg, durability: object, create: object, readonly: object, repair: object
+) -> Tuple[Union[str, bytes], bool, bool, bool]:
+    """The options both stores take, checked before anything is touched on
+    disk: (path, create, readonly, repair)."""
+    fspath = os.fspath(path)  # TypeError for anything but str, bytes, PathLike
+    if not fspath:
+        raise ValueError("path must not be empty")
+    if not isinstance(durability, str):
+        raise TypeError(f"durability must be a str, not {type(durability).__name__}")
+    if durability not in _DURABILITIES:
+        raise ValueError(f"durability must be 'buffered', 'os' or 'sync', not {durability!r}")
+    flags = _flag("create", create), _flag("readonly", readonly), _flag("repair", repair)
+    if flags[2] and flags[1]:
+        raise ValueError("repair=True needs a writer: it cannot be combined with readonly=True")
+    return (fspath,) + flags
+
+
 # ---- the Log --------------------------------------------------------------
 
 
@@ -157,16 +176,7 @@ class Log:
         segment_ms: Optional[int] = None,
         codec: CodecArg = None,
     ) -> None:
-        fspath = os.fspath(path)  # TypeError for anything but str, bytes, PathLike
-        if not fspath:
-            raise ValueError("path must not be empty")
-        if not isinstance(durability, str):
-            raise TypeError(f"durability must be a str, not {type(durability).__name__}")
-        if durability not in _DURABILITIES:
-            raise ValueError(f"durability must be 'buffered', 'os' or 'sync', not {durability!r}")
-        create = _flag("create", create)
-        readonly = _flag("readonly", readonly)
-        repair = _flag("repair", repair)
+        fspath, create, readonly, repair = _open_options(path, durability, create, readonly, repair)
         seg_bytes = _as_int("segment_bytes", segment_bytes)
         if not _MIN_SEGMENT_BYTES <= seg_bytes <= _MAX_SEGMENT_BYTES:
             raise ValueError(
@@ -176,8 +186,6 @@ class Log:
         seg_ms = 0 if segment_ms is None else _as_int("segment_ms", segment_ms)
         if not 0 <= seg_ms <= _I64_MAX:
             raise ValueError(f"segment_ms must be >= 0 (0 or None: no age limit), not {seg_ms}")
-        if repair and readonly:
-            raise ValueError("repair=True needs a writer: it cannot be combined with readonly=True")
         self._codec: Optional[Codec] = resolve(codec)
         self._path: Union[str, bytes] = fspath
         self._durability = durability

@@ -281,9 +281,9 @@ def test_an_unclosed_log_is_closed_by_the_collector_with_a_warning(path: Path) -
 
 def test_the_package_surface() -> None:
     for name in ("Log", "Record", "Recovery", "LogStats", "Codec", "Error", "CorruptionError",
-                 "LockedError", "ReadOnlyError"):
+                 "LockedError", "ReadOnlyError", "DB", "Snapshot", "WriteBatch"):
         assert hasattr(lsmlog, name)
-    assert not hasattr(lsmlog, "DB")  # not built yet: no stub either
+    assert set(lsmlog.__all__) <= set(dir(lsmlog))
     assert issubclass(lsmlog.Error, OSError)
     for sub in (lsmlog.CorruptionError, lsmlog.LockedError, lsmlog.ReadOnlyError):
         assert issubclass(sub, lsmlog.Error)

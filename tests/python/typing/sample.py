@@ -1,4 +1,4 @@
-"""A usage sample of lsmlog's Log, checked with ``mypy --strict`` by
+"""A usage sample of lsmlog's Log and DB, checked with ``mypy --strict`` by
 test_typing.py: the package's annotations, stubs and py.typed must let a
 strictly typed program use the whole API."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import lsmlog
-from lsmlog import Log, Record
+from lsmlog import DB, Log, Record, Snapshot, WriteBatch
 
 
 class Upper:
@@ -70,6 +70,46 @@ async def follow(path: Path) -> List[int]:
     return offsets
 
 
+def key_value(path: Path) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    with DB(path / "kv", durability="os", memtable_bytes=1 << 20, cache_bytes=8 << 20, bloom_bits=10) as db:
+        db[b"k"] = b"v"
+        db.put(b"t", bytearray(b"v"), ttl=60)
+        db.put(memoryview(b"t2"), b"v", ttl=0.5)
+        out["k"] = db[b"k"]
+        out["get"] = db.get(b"k", default=None)
+        present: bool = b"k" in db
+        del db[b"k"]
+        db.delete(b"k")
+        batch: WriteBatch
+        with db.batch() as batch:
+            batch.put(b"a", b"1")
+            batch.put(b"e", b"2", ttl=5)
+            batch.delete(b"b")
+        state: str = batch.state
+        pairs = [(k, v) for k, v in db.items(start=b"a", stop=b"m", prefix=None, reverse=False)]
+        keys: List[Any] = list(db.keys(start=b"a"))
+        values: List[Any] = list(db.values(prefix=b"a", reverse=True))
+        snap: Snapshot
+        with db.snapshot() as snap:
+            out["snap"] = (snap.get(b"a"), list(snap.items()), snap[b"a"], b"a" in snap, len(snap))
+        db.compact(progress=False)
+        db.compact(b"a", b"z", progress=lambda done, total: None)
+        db.flush()
+        db.sync()
+        db.flush_memtable()
+        stats: Dict[str, Any] = db.stats()
+        n: int = len(db)
+        rec: lsmlog.Recovery = db.recovery
+        text: str = repr(db) + db._repr_html_() + rec.message
+        closed: bool = db.closed
+        print(present, state, pairs, keys, values, stats["write_amplification"], n, text, closed)
+    with DB(path / "codecs", key_codec="utf-8", value_codec="json", readonly=False) as cdb:
+        cdb["user:ann"] = {"age": 31}
+        out["codecs"] = dict(cdb.items(prefix="user:"))
+    return out
+
+
 def errors(path: Path) -> str:
     try:
         Log(path, create=False)
@@ -88,6 +128,7 @@ def main(base: Path) -> None:
     write_and_read(base / "a")
     codecs(base)
     print(asyncio.run(follow(base / "a")))
+    print(key_value(base))
     print(errors(base / "missing"), lsmlog.__version__)
 
 
