@@ -1,5 +1,5 @@
 # Shortcuts; the scripts do the work (and install what is missing).
-.PHONY: demo test test-lua test-python bench clean
+.PHONY: demo test test-lua test-python test-notebook bench bench-quick clean
 demo:
 	bash scripts/demo.sh
 test:
@@ -8,9 +8,11 @@ test-lua:
 	bash scripts/test_lua.sh
 test-python:
 	bash scripts/test_python.sh
+test-notebook:
+	bash scripts/test_notebook.sh
 bench:
-	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DLSMLOG_TESTS=OFF >/dev/null
-	cmake --build build-release -j --target bench_log >/dev/null
-	./build-release/bench_log
+	bash scripts/bench.sh $(ARGS)
+bench-quick:
+	bash scripts/bench.sh --quick
 clean:
-	rm -rf build build-asan build-tsan build-release build-demo build-lua build-lua-asan build-python build-python-asan
+	rm -rf build build-asan build-tsan build-release build-demo build-lua build-lua-asan build-python build-python-asan build-notebook
