@@ -54,5 +54,8 @@ run_script scripts/test_python.sh "Python tests"
 echo "== Lua tests =="
 run_script scripts/test_lua.sh "Lua tests"
 
+echo "== Jupyter notebook (examples/notebooks/stream_quickstart.ipynb, executed headlessly) =="
+run_script scripts/test_notebook.sh "notebook"
+
 echo "test suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]
