@@ -29,6 +29,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMLOG_TESTS=ON -DLSMLOG
 cmake --build build -j"$jobs" 2>&1 | grep -E "warning|error" && { echo "test.sh: the build is not warning-clean" >&2; failed=$((failed + 1)); }
 run_ctest build "C tests"
 
+echo "== kill campaign (Log): SIGKILL a writer 200 times, reopen, verify (tests/crash) =="
+if python3 tests/crash/kill_campaign.py --build-dir build --kills 200; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    echo "test.sh: kill campaign FAILED" >&2
+fi
+
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     echo "== C tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
     cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLSMLOG_SANITIZE=ON -DLSMLOG_TESTS=ON -DLSMLOG_BENCH=OFF >/dev/null
@@ -44,8 +52,8 @@ run_script() { # run_script SCRIPT LABEL: a language's own test script
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     echo "== threaded C tests (ThreadSanitizer) =="
     cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMLOG_TSAN=ON -DLSMLOG_TESTS=ON -DLSMLOG_BENCH=OFF -DLSMLOG_EXAMPLES=OFF >/dev/null
-    cmake --build build-tsan -j"$jobs" --target test_log_threads test_memtable >/dev/null
-    TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable"
+    cmake --build build-tsan -j"$jobs" --target test_log_threads test_memtable test_db_threads >/dev/null
+    TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable|test_db_threads"
 fi
 
 echo "== Python tests =="

@@ -650,8 +650,7 @@ static int rebuild_view(lsmlog_db *db) {
     for (int l = 0; rc == LSMLOG_OK && l < DB_LEVELS; l++)
         for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[l]; i++) {
             sst_reader *r;
-            rc = db_table_reader(db, v->files[l][i], &r);
-            if (rc == LSMLOG_E_NOENT) rc = LSMLOG_E_BUSY; /* compacted away meanwhile */
+            rc = db_table_reader(db, v->files[l][i], &r); /* NOENT: db_refresh tells why */
         }
     version_unref(v);
     memtable *fresh = NULL, *old;
@@ -690,6 +689,23 @@ int db_refresh(lsmlog_db *db) {
             db->ro_manifest = number;
             db->ro_manifest_end = mend;
             /* edits may have landed while we read: compare again */
+            continue;
+        }
+        if (rc == LSMLOG_E_NOENT) {
+            /* a table the manifest names is missing: either a compaction
+             * removed it after an edit this view has not read (the manifest
+             * has grown or been replaced since: look again), or the DB is
+             * damaged (the manifest has not moved: say which table) */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", lsmlog_errmsg());
+            uint64_t n2 = 0, m2 = 0;
+            int rc2 = vset_read_current(db->dir, &n2);
+            if (rc2 == LSMLOG_OK) rc2 = manifest_end(db, n2, &m2);
+            if (rc2 == LSMLOG_OK && n2 == number && m2 == mend) {
+                rc = st_error(LSMLOG_E_NOENT, "%s", msg);
+                break;
+            }
+            rc = LSMLOG_E_BUSY;
             continue;
         }
         if (rc != LSMLOG_E_BUSY) break;
@@ -750,6 +766,44 @@ static int open_wal(lsmlog_db *db) {
     return rc;
 }
 
+/* Removes the table files no version names: the output of a flush or a
+ * compaction that a crash cut short before its manifest edit, or inputs a
+ * crash kept from being removed after it. Only a writer does this, at open,
+ * before any flush or compaction of its own can have started; a file that
+ * cannot be removed only wastes space. */
+static void remove_orphan_tables(lsmlog_db *db) {
+    char **names = NULL;
+    size_t n = 0;
+    if (env_list_dir(db->dir, &names, &n) != LSMLOG_OK) return;
+    version *v = vset_current(db->vs);
+    /* a version that names a missing table, or none at all, disagrees with
+     * the files (a damaged or lost manifest): keep every file for a repair */
+    size_t tables = 0, missing = 0;
+    for (int l = 0; l < DB_LEVELS; l++)
+        for (size_t j = 0; j < v->nfiles[l]; j++) {
+            char *p = db_table_path(db, v->files[l][j]->meta.number);
+            tables++;
+            missing += !p || !env_exists(p);
+            lm_free(p);
+        }
+    for (size_t i = 0; tables > 0 && missing == 0 && i < n; i++) {
+        unsigned long long num;
+        char extra, canonical[32];
+        if (names[i][0] < '0' || names[i][0] > '9' || sscanf(names[i], "%llu.sst%c", &num, &extra) != 1) continue;
+        snprintf(canonical, sizeof canonical, "%06llu.sst", num);
+        if (strcmp(canonical, names[i]) != 0) continue; /* not a name the DB makes */
+        int live = 0;
+        for (int l = 0; l < DB_LEVELS && !live; l++)
+            for (size_t j = 0; j < v->nfiles[l] && !live; j++) live = v->files[l][j]->meta.number == num;
+        if (live) continue;
+        char *p = env_join(db->dir, names[i]);
+        if (p) env_unlink(p);
+        lm_free(p);
+    }
+    version_unref(v);
+    env_free_names(names, n);
+}
+
 int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out) {
     if (!out) return st_error(LSMLOG_E_INVALID, "NULL output");
     *out = NULL;
@@ -783,6 +837,7 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
     if (rc == LSMLOG_OK) rc = block_cache_new(o.cache_bytes, &db->cache);
     if (rc == LSMLOG_OK) rc = db_open_view(db);
     if (rc == LSMLOG_OK && !o.readonly) {
+        remove_orphan_tables(db);
         db->vs->obsolete = on_obsolete;
         db->vs->obsolete_ctx = db;
         if (pthread_create(&db->bg, NULL, bg_main, db) != 0) rc = st_error(LSMLOG_E_NOMEM, "cannot start the background thread");
@@ -796,10 +851,57 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
     return LSMLOG_OK;
 }
 
+/* A writer whose WAL now ends below the offset the manifest says is in
+ * tables (its tail was lost after the tables were written: a cut, a repair,
+ * a power loss under durability os) writes the lower offset to the
+ * manifest. Otherwise the next writes would take offsets below the old one,
+ * and the next open, replaying from it, would skip them. */
+static int lower_wal_offset(lsmlog_db *db) {
+    uint64_t end = 0;
+    if (db->lock_fd < 0) return LSMLOG_OK;
+    int rc = lsmlog_log_bounds(db->wal, NULL, &end);
+    if (rc || end >= db->vs->wal_offset) return rc;
+    vedit e;
+    vedit_init(&e);
+    vedit_set_wal_offset(&e, end);
+    rc = vset_apply(db->vs, &e);
+    vedit_free(&e);
+    return rc;
+}
+
+/* A writer finding no CURRENT would start a new, empty DB: new manifest
+ * and table numbers from 1, over whatever files are there. Only right when
+ * there are none: the write-ahead log is made after CURRENT (so a crash in
+ * a DB's very first open leaves no log), and tables after both. With
+ * either present, CURRENT was lost: refuse rather than overwrite. */
+static int check_current_not_lost(lsmlog_db *db) {
+    char *cur = env_join(db->dir, "CURRENT"), *wal = env_join(db->dir, WAL_DIR);
+    int rc = cur && wal ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
+    if (rc == LSMLOG_OK && !env_exists(cur)) {
+        int stray = env_exists(wal);
+        char **names = NULL;
+        size_t n = 0;
+        if (!stray && env_list_dir(db->dir, &names, &n) == LSMLOG_OK) {
+            for (size_t i = 0; i < n && !stray; i++) {
+                size_t len = strlen(names[i]);
+                stray = len > 4 && strcmp(names[i] + len - 4, ".sst") == 0;
+            }
+            env_free_names(names, n);
+        }
+        if (stray)
+            rc = st_error(LSMLOG_E_CORRUPT, "%s: CURRENT is missing, but the directory holds a DB's files "
+                          "(a write-ahead log or tables): refusing to start a new DB over them", cur);
+    }
+    lm_free(cur);
+    lm_free(wal);
+    return rc;
+}
+
 /* Builds the handle's view: version set, WAL, memtable (replayed). On a
  * read-only handle, also what db_refresh compares against. */
 int db_open_view(lsmlog_db *db) {
-    int rc = vset_open(db->dir, db->opts.create, db->opts.readonly, &db->vs);
+    int rc = db->lock_fd >= 0 ? check_current_not_lost(db) : LSMLOG_OK;
+    if (rc == LSMLOG_OK) rc = vset_open(db->dir, db->opts.create, db->opts.readonly, &db->vs);
     if (rc == LSMLOG_OK && !db->wal) rc = open_wal(db);
     if (rc == LSMLOG_OK) rc = memtable_new(&db->mem);
     if (rc == LSMLOG_OK) {
@@ -807,6 +909,7 @@ int db_open_view(lsmlog_db *db) {
         if (db->lock_fd < 0) return db_refresh(db); /* sets the view's marks */
         rc = replay_wal(db, db->vs->wal_offset, &db->ro_wal_next);
     }
+    if (rc == LSMLOG_OK) rc = lower_wal_offset(db);
     return rc;
 }
 

@@ -27,7 +27,7 @@
 #define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
 #define DB_WAL_SEGMENT_BYTES (64u << 20)
 #define DB_GROUP_MAX_BYTES (1u << 20) /* group commit merges batches up to this size */
-#define DB_MAX_VALUE (1u << 30)       /* the documented value limit (lsmlog.h): refused before any copy */
+#define DB_MAX_VALUE DB_WAL_SEGMENT_BYTES /* a larger value fits no WAL segment: refused before any copy */
 
 struct lsmlog_batch {
     wbatch b;

@@ -89,18 +89,59 @@ static void free_log(lsmlog_log *log) {
     lm_free(log);
 }
 
-static int make_dir(const char *path, int sync) {
+/* Where the first missing prefix of path p ends (the index of a '/' or of
+ * the final '\0'); strlen(p) if none is missing. */
+static size_t first_missing(char *p) {
+    size_t n = strlen(p);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        int missing = !env_exists(p);
+        p[i] = c;
+        if (missing) return i;
+    }
+    return n;
+}
+
+/* fsyncs the parent of every prefix of p ending at or after `from`: the
+ * directories made from there on then have durable names. p (a copy) loses
+ * its trailing slashes. */
+static int fsync_parents(char *p, size_t from) {
+    int rc = LSMLOG_OK;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+    for (size_t i = from < n ? from : n; rc == LSMLOG_OK && i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            rc = env_fsync_dir(".");
+        } else if (slash == p) {
+            rc = env_fsync_dir("/");
+        } else {
+            *slash = '\0';
+            rc = env_fsync_dir(p);
+            *slash = '/';
+        }
+        p[i] = c;
+    }
+    return rc;
+}
+
+/* Creates the directory and its missing parents; *made_from: where the part
+ * made begins (first_missing). With sync, the name of every directory made
+ * must survive power loss too: each one's parent is fsynced, not only the
+ * last one's (a lost parent takes the log with it). */
+static int make_dir(const char *path, int sync, size_t *made_from) {
+    char *p = lm_strdup(path);
+    if (!p) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    size_t from = first_missing(p);
     int rc = env_mkdirs(path);
-    if (rc || !sync) return rc;
-    /* the new directory's name must survive power loss too */
-    char *parent = lm_strdup(path);
-    if (!parent) return st_error(LSMLOG_E_NOMEM, "out of memory");
-    char *slash = strrchr(parent, '/');
-    if (slash == parent) slash[1] = '\0';
-    else if (slash) *slash = '\0';
-    else strcpy(parent, ".");
-    rc = env_fsync_dir(parent);
-    lm_free(parent);
+    if (rc == LSMLOG_OK && sync) rc = fsync_parents(p, from);
+    *made_from = from;
+    lm_free(p);
     return rc;
 }
 
@@ -114,12 +155,13 @@ int lsmlog_log_open(const char *path, const lsmlog_options *opts, lsmlog_log **o
     int rc = check_options(&o);
     if (rc) return rc;
 
+    size_t made_from = SIZE_MAX; /* the directory was not made here */
     rc = env_check_dir(path);
     if (rc == LSMLOG_E_NOENT) {
         if (o.readonly || !o.create)
             return st_error(LSMLOG_E_NOENT, "%s: no such log directory%s", path,
                             o.readonly ? " (read-only opens do not create)" : " (create is off)");
-        rc = make_dir(path, o.durability == LSMLOG_DURABILITY_SYNC);
+        rc = make_dir(path, o.durability == LSMLOG_DURABILITY_SYNC, &made_from);
     }
     if (rc) return rc;
 
@@ -138,6 +180,18 @@ int lsmlog_log_open(const char *path, const lsmlog_options *opts, lsmlog_log **o
     pthread_cond_init(&log->grow, &ca);
     pthread_condattr_destroy(&ca);
     log->rec.message = log->rec_msg;
+    /* Without sync durability nothing is fsynced until lsmlog_log_sync, which
+     * must then make everything durable: the segments (an earlier handle may
+     * have left any of them unsynced), their names, the directory made here. */
+    if (o.durability != LSMLOG_DURABILITY_SYNC) {
+        log->unsynced_from = 0;
+        log->names_unsynced = 1;
+        /* the directory's own name too (an earlier handle may have made it) */
+        log->dir_made_from = made_from != SIZE_MAX ? made_from : strlen(path);
+    } else {
+        log->unsynced_from = UINT64_MAX;
+        log->dir_made_from = SIZE_MAX;
+    }
 
     if (!o.readonly) rc = env_lock(path, LOCK_NAME, &log->lock_fd);
     if (rc == LSMLOG_OK) rc = log_load(log);
@@ -214,20 +268,27 @@ static void rollback_to_published(lsmlog_log *log) {
 static int write_out(lsmlog_log *log) {
     if (log->wlen == 0) return LSMLOG_OK;
     struct iovec small[8], *iov = log->npieces <= 8 ? small : lm_malloc(log->npieces * sizeof *iov);
-    if (!iov) return st_error(LSMLOG_E_NOMEM, "out of memory writing %s", log->active->path);
-    for (size_t i = 0; i < log->npieces; i++) {
-        const wpiece *w = &log->pieces[i];
-        iov[i].iov_base = (void *)(w->ext ? w->ext : log->wbuf + w->off);
-        iov[i].iov_len = (size_t)w->len;
+    int rc, cut = 1;
+    if (!iov) {
+        /* nothing written, but the group must still be undone: left pending,
+         * the next write would carry out batches whose callers were told
+         * they failed, and offsets would jump */
+        rc = st_error(LSMLOG_E_NOMEM, "out of memory writing %s", log->active->path);
+    } else {
+        for (size_t i = 0; i < log->npieces; i++) {
+            const wpiece *w = &log->pieces[i];
+            iov[i].iov_base = (void *)(w->ext ? w->ext : log->wbuf + w->off);
+            iov[i].iov_len = (size_t)w->len;
+        }
+        rc = env_pwritev_all(log->wfd, iov, (int)log->npieces, log->wbuf_pos, log->active->path);
+        if (iov != small) lm_free(iov);
+        if (rc == LSMLOG_OK) {
+            log->wbuf_pos += log->wlen;
+            drop_pending(log);
+            return LSMLOG_OK;
+        }
+        cut = env_get_ops()->ftruncate(log->wfd, (off_t)log->wbuf_pos) == 0;
     }
-    int rc = env_pwritev_all(log->wfd, iov, (int)log->npieces, log->wbuf_pos, log->active->path);
-    if (iov != small) lm_free(iov);
-    if (rc == LSMLOG_OK) {
-        log->wbuf_pos += log->wlen;
-        drop_pending(log);
-        return LSMLOG_OK;
-    }
-    int cut = env_get_ops()->ftruncate(log->wfd, (off_t)log->wbuf_pos) == 0;
     /* Buffered records were already acknowledged: losing them leaves a hole
      * the handle cannot hide, so it stops taking writes. */
     if (!cut || log->o.durability == LSMLOG_DURABILITY_BUFFERED) log->failed = 1;
@@ -270,9 +331,48 @@ static int sync_active(lsmlog_log *log) {
     return rc;
 }
 
+/* lsmlog_log_sync without sync durability: before the active segment, the
+ * sealed segments that may hold unsynced data (those from unsynced_from on,
+ * one at a time, found again by base each time since retention may change the
+ * list), then the names of files and directories made without a directory
+ * fsync. A failed fdatasync fails the handle, as for the active segment; a
+ * failed directory fsync is only returned (no data was lost with it, and the
+ * next sync tries again). */
+static int sync_barrier(lsmlog_log *log) {
+    int rc = LSMLOG_OK;
+    for (uint64_t from = log->unsynced_from; rc == LSMLOG_OK;) {
+        segment *s = NULL;
+        pthread_mutex_lock(&log->mu);
+        for (size_t i = log_seg_index(log, from); !s && i < log->nsegs; i++)
+            if (log->segs[i]->base >= from && log->segs[i] != log->active) s = log->segs[i];
+        if (s) s->refs++;
+        pthread_mutex_unlock(&log->mu);
+        if (!s) break;
+        rc = env_fdatasync(s->fd, s->path);
+        if (rc) log->failed = 1; /* never retried: see sync_active */
+        from = s->base + 1;
+        pthread_mutex_lock(&log->mu);
+        log_seg_unref(log, s);
+        pthread_mutex_unlock(&log->mu);
+    }
+    if (rc == LSMLOG_OK && log->names_unsynced) rc = env_fsync_dir(log->dir);
+    if (rc == LSMLOG_OK && log->dir_made_from != SIZE_MAX) {
+        char *p = lm_strdup(log->dir);
+        rc = p ? fsync_parents(p, log->dir_made_from) : st_error(LSMLOG_E_NOMEM, "out of memory");
+        lm_free(p);
+    }
+    if (rc == LSMLOG_OK) rc = sync_active(log);
+    if (rc) return rc;
+    log->unsynced_from = log->active->base;
+    log->names_unsynced = 0;
+    log->dir_made_from = SIZE_MAX;
+    return LSMLOG_OK;
+}
+
 /* Seals the active segment and starts a new one at wend. */
 static int roll(lsmlog_log *log, int64_t now) {
     int sync = log->o.durability == LSMLOG_DURABILITY_SYNC;
+    log->roll_due = 1; /* until this roll succeeds */
     int rc = write_out(log);
     if (rc == LSMLOG_OK && sync) rc = sync_active(log);
     if (rc) return rc;
@@ -281,6 +381,8 @@ static int roll(lsmlog_log *log, int64_t now) {
     int wfd = -1;
     rc = seg_create(log->dir, log->wend, (uint32_t)log->o.segment_bytes, now, sync, &ns);
     if (rc) return rc;
+    /* for lsmlog_log_sync (the old segment's data: it is past unsynced_from) */
+    if (!sync) log->names_unsynced = 1;
     rc = env_open(ns->path, O_WRONLY, &wfd);
     if (rc == LSMLOG_OK) {
         pthread_mutex_lock(&log->mu);
@@ -313,6 +415,7 @@ static int roll(lsmlog_log *log, int64_t now) {
     log->wpos = log->wbuf_pos = SEG_HEADER_SIZE;
     log->wfirst_off = log->wend;
     log->wfirst_ts = log->wmax_ts = 0;
+    log->roll_due = 0;
     /* A cache: if writing it fails, the next open rebuilds it. */
     idx_save(old, log->dir);
     pthread_mutex_lock(&log->mu);
@@ -347,7 +450,7 @@ static int encode(lsmlog_log *log, writer_req *q) {
     /* in unsigned arithmetic: a header may hold any creation time */
     int old = log->o.segment_ms > 0 && has && q->now > s->created_ms &&
               (uint64_t)q->now - (uint64_t)s->created_ms >= (uint64_t)log->o.segment_ms;
-    if ((full || old) && (has || log->wpos > SEG_HEADER_SIZE)) {
+    if ((full || old || log->roll_due) && (has || log->wpos > SEG_HEADER_SIZE)) {
         int rc = roll(log, q->now);
         if (rc) return rc;
         s = log->active;
@@ -418,7 +521,8 @@ static void lead(lsmlog_log *log, writer_req *first, writer_req *last) {
     need_write |= need_sync || log->wlen >= BUFFERED_FLUSH_BYTES;
     int rc = LSMLOG_OK;
     if (need_write) rc = write_out(log);
-    if (rc == LSMLOG_OK && need_sync) rc = sync_active(log);
+    if (rc == LSMLOG_OK && need_sync)
+        rc = log->o.durability == LSMLOG_DURABILITY_SYNC ? sync_active(log) : sync_barrier(log);
     if (rc == LSMLOG_OK && need_write) publish(log);
     pthread_mutex_lock(&log->mu);
     /* a failed handle hands out nothing it did not publish */
@@ -541,11 +645,13 @@ static int drop_front(lsmlog_log *log, size_t k) {
     log->nsegs -= k;
     pthread_mutex_unlock(&log->mu);
     int rc = LSMLOG_OK;
-    /* oldest first, so a crash part-way leaves a log with a later start */
-    for (size_t i = 0; i < k; i++) {
-        int r = env_unlink(gone[i]->path);
-        if (r && !rc) rc = r;
-        idx_remove(log->dir, gone[i]->base);
+    /* Oldest first, so a crash part-way leaves a log with a later start; for
+     * the same reason stop at the first failure: removing a later segment
+     * after an earlier one stayed would leave a hole in the middle of the log.
+     * The segments not removed come back at the next open. */
+    for (size_t i = 0; i < k && rc == LSMLOG_OK; i++) {
+        rc = env_unlink(gone[i]->path);
+        if (rc == LSMLOG_OK) idx_remove(log->dir, gone[i]->base);
     }
     if (rc == LSMLOG_OK && log->o.durability == LSMLOG_DURABILITY_SYNC) rc = env_fsync_dir(log->dir);
     pthread_mutex_lock(&log->mu);

@@ -65,6 +65,16 @@ struct lsmlog_log {
     uint64_t wlen;      /* bytes in all pieces */
     uint64_t wbuf_pos;
     int failed;         /* an fsync failed: no more writes (PostgreSQL's lesson) */
+    int roll_due;       /* a roll failed: the next batch rolls first. Nothing more
+                           goes into a segment once its successor's file may
+                           exist, or recovery would find a torn batch before the
+                           last segment and call it corruption */
+    /* What lsmlog_log_sync must still make durable, without sync durability
+     * (nothing is fsynced until then): */
+    uint64_t unsynced_from; /* segments with base >= this may hold unsynced data */
+    int names_unsynced;     /* files were made without fsyncing the directory */
+    size_t dir_made_from;   /* fsync the parents of the directory's path from
+                               this index on (first_missing; SIZE_MAX: none) */
 
     /* Read-only handles: learning what another process appended. */
     pthread_mutex_t refresh_mu;

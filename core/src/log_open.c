@@ -68,6 +68,11 @@ static int move_to_lost(lsmlog_log *log, const char *path) {
     return rc;
 }
 
+/* A scan that ran out of memory says nothing about the bytes. */
+static int scan_nomem(const segment *s) {
+    return st_error(LSMLOG_E_NOMEM, "out of memory indexing %s", s->path);
+}
+
 /* Rewrites segment s keeping only its valid batches; the original goes to
  * lost/. `last`: whether trailing damage counts as a torn tail. */
 static int repair_segment(lsmlog_log *log, segment **sp, uint64_t file_size, int last) {
@@ -149,6 +154,7 @@ static int repair_segment(lsmlog_log *log, segment **sp, uint64_t file_size, int
         scan_result r;
         rc = env_file_size((*sp)->fd, &size, (*sp)->path);
         if (rc == LSMLOG_OK) seg_scan(*sp, size, &r);
+        if (rc == LSMLOG_OK && r.why == SCAN_NOMEM) rc = scan_nomem(*sp);
         if (rc == LSMLOG_OK && r.why != SCAN_END)
             rc = st_error(LSMLOG_E_CORRUPT, "%s: still damaged after repair at byte %llu", (*sp)->path,
                           (unsigned long long)r.pos);
@@ -177,6 +183,7 @@ static int load_sealed(lsmlog_log *log, segment **sp) {
     if (rc) return rc;
     scan_result r;
     seg_scan(s, size, &r);
+    if (r.why == SCAN_NOMEM) return scan_nomem(s);
     if (r.why != SCAN_END) {
         if (!log->o.repair) return damage(s, &r, r.pos < size);
         rc = repair_segment(log, sp, size, 0);
@@ -199,6 +206,7 @@ static int load_last(lsmlog_log *log, segment **sp) {
     scan_result r;
     seg_scan(s, size, &r);
     if (r.why == SCAN_END) return LSMLOG_OK;
+    if (r.why == SCAN_NOMEM) return scan_nomem(s);
     uint64_t next;
     int valid_follows = seg_find_valid(s, r.pos + 1, size, s->end, &next);
     if (valid_follows) {

@@ -225,7 +225,7 @@ void seg_scan(segment *s, uint64_t limit, scan_result *r) {
         }
         int64_t before = s->first_off == s->end ? INT64_MIN : s->max_ts;
         if (idx_maybe_add(s, pos, h.base, before) != 0) {
-            r->why = SCAN_BAD;
+            r->why = SCAN_NOMEM;
             r->what = "out of memory";
             break;
         }

@@ -62,8 +62,10 @@ int seg_map(segment *s);
 
 void seg_free(segment *s);
 
-/* Why a scan stopped. */
-enum { SCAN_END = 0, SCAN_INCOMPLETE = 1, SCAN_BAD = 2 };
+/* Why a scan stopped. SCAN_NOMEM is no verdict on the bytes: the index could
+ * not grow, and the caller must fail with LSMLOG_E_NOMEM, never treat it as
+ * damage (a "torn tail" cut there would destroy valid batches). */
+enum { SCAN_END = 0, SCAN_INCOMPLETE = 1, SCAN_BAD = 2, SCAN_NOMEM = 3 };
 
 typedef struct scan_result {
     int why;          /* SCAN_* */

@@ -105,25 +105,44 @@ static int flists_from(flists *f, const version *v) {
     return LSMLOG_OK;
 }
 
+/* Applies an edit's deletions, then its additions. A table the edit removes
+ * and adds again (a trivial move to the next level) keeps its object: were a
+ * new one made, the old object's last reference would go with the old
+ * version and report the number obsolete, deleting the file just moved. */
 static int flists_apply(vset *vs, flists *f, const vedit *e, const char *what) {
-    for (size_t k = 0; k < e->ndeleted; k++) {
+    table_file **removed = NULL;
+    size_t nremoved = 0;
+    int rc = LSMLOG_OK;
+    if (e->ndeleted && !(removed = lm_malloc(e->ndeleted * sizeof *removed)))
+        return st_error(LSMLOG_E_NOMEM, "out of memory building a version");
+    for (size_t k = 0; rc == LSMLOG_OK && k < e->ndeleted; k++) {
         int l = e->deleted[k].level;
         size_t i = 0;
         while (i < f->n[l] && f->v[l][i]->meta.number != e->deleted[k].number) i++;
-        if (i == f->n[l])
-            return st_error(LSMLOG_E_CORRUPT, "%s: an edit removes table %llu from level %d, which does not hold it",
-                            what, (unsigned long long)e->deleted[k].number, l);
-        table_unref(f->v[l][i]);
+        if (i == f->n[l]) {
+            rc = st_error(LSMLOG_E_CORRUPT, "%s: an edit removes table %llu from level %d, which does not hold it",
+                          what, (unsigned long long)e->deleted[k].number, l);
+            break;
+        }
+        removed[nremoved++] = f->v[l][i]; /* keeps the list's reference until the end */
         memmove(&f->v[l][i], &f->v[l][i + 1], (f->n[l] - i - 1) * sizeof *f->v[l]);
         f->n[l]--;
     }
-    for (size_t k = 0; k < e->nadded; k++) {
+    for (size_t k = 0; rc == LSMLOG_OK && k < e->nadded; k++) {
         const file_meta *m = &e->added[k];
+        table_file *moved = NULL;
+        for (size_t j = 0; j < nremoved && !moved; j++)
+            if (removed[j]->meta.number == m->number) moved = removed[j];
+        if (moved) {
+            rc = flists_push(f, m->level, moved);
+            continue;
+        }
         table_file *t = lm_calloc(1, sizeof *t);
         uint8_t *s = lm_malloc(m->smallest_len), *g = lm_malloc(m->largest_len);
         if (!t || !s || !g) {
             lm_free(t), lm_free(s), lm_free(g);
-            return st_error(LSMLOG_E_NOMEM, "out of memory building a version");
+            rc = st_error(LSMLOG_E_NOMEM, "out of memory building a version");
+            break;
         }
         t->meta = *m;
         t->meta.smallest = s;
@@ -131,14 +150,15 @@ static int flists_apply(vset *vs, flists *f, const vedit *e, const char *what) {
         memcpy(s, m->smallest, m->smallest_len);
         memcpy(g, m->largest, m->largest_len);
         t->set = vs;
-        int rc = flists_push(f, m->level, t); /* takes the only reference */
+        rc = flists_push(f, m->level, t); /* takes the only reference */
         if (rc) {
             file_meta_free(&t->meta);
             lm_free(t);
-            return rc;
         }
     }
-    return LSMLOG_OK;
+    for (size_t j = 0; j < nremoved; j++) table_unref(removed[j]);
+    lm_free(removed);
+    return rc;
 }
 
 static int by_number(const void *a, const void *b) {
