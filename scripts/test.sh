@@ -29,13 +29,15 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMLOG_TESTS=ON -DLSMLOG
 cmake --build build -j"$jobs" 2>&1 | grep -E "warning|error" && { echo "test.sh: the build is not warning-clean" >&2; failed=$((failed + 1)); }
 run_ctest build "C tests"
 
-echo "== kill campaign (Log): SIGKILL a writer 200 times, reopen, verify (tests/crash) =="
-if python3 tests/crash/kill_campaign.py --build-dir build --kills 200; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    echo "test.sh: kill campaign FAILED" >&2
-fi
+for store in log db; do
+    echo "== kill campaign ($store): SIGKILL a writer 200 times, reopen, verify (tests/crash) =="
+    if python3 tests/crash/kill_campaign.py --store $store --build-dir build --kills 200; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "test.sh: kill campaign ($store) FAILED" >&2
+    fi
+done
 
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     echo "== C tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
