@@ -23,7 +23,18 @@
 struct sst_reader {
     char *path; /* owned */
     int fd;
-    uint64_t file_number; /* the cache key's first half */
+    const uint8_t *map; /* the whole file mapped read-only, or NULL: blocks are read with pread */
+    uint64_t file_number;
+    /* Its blocks' key in the cache: the file number, or, when the file is
+     * mapped, a number of this reader's own, since cached blocks then point
+     * into this reader's mapping (erased at close). */
+    uint64_t cache_file;
+    /* Mapped files: verified[i] is set once data block i (the i-th index
+     * entry) has passed its CRC, so that a block read again from the
+     * mapping — the file never changes — is not checksummed again. NULL when
+     * not mapped, or when index entries and their ordinals do not match. */
+    atomic_uchar *verified;
+    uint64_t nblocks; /* the cache key's first half */
     uint64_t file_size;
     block_cache *cache; /* borrowed; NULL: no caching */
     sst_cmp_fn cmp;
@@ -60,7 +71,15 @@ static int read_block(sst_reader *r, const char *kind, uint64_t off, uint64_t si
     size_t n = (size_t)size;
     uint8_t *b = lm_malloc(n + SST_BLOCK_TRAILER_SIZE);
     if (!b) return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
-    int rc = env_pread_all(r->fd, b, n + SST_BLOCK_TRAILER_SIZE, off, r->path);
+    int rc = LSMLOG_OK;
+    if (!r->map) {
+        rc = env_pread_all(r->fd, b, n + SST_BLOCK_TRAILER_SIZE, off, r->path);
+    } else if (off > r->file_size || n + SST_BLOCK_TRAILER_SIZE > r->file_size - off) {
+        rc = corrupt_at(r, kind, off, "runs past the end of the file");
+    } else {
+        /* a copy from the mapping: no system call; tables never change */
+        memcpy(b, r->map + off, n + SST_BLOCK_TRAILER_SIZE);
+    }
     if (rc) {
         lm_free(b);
         return rc;
@@ -103,36 +122,62 @@ static void unpin(sst_reader *r, blk_pin *p) {
     p->h = NULL;
 }
 
-static int load_data_block(sst_reader *r, uint64_t off, uint64_t size, blk_pin *pin) {
+/* A block of the mapped file, checked in place (no copy): its contents stay
+ * in the mapping. */
+static int map_block(sst_reader *r, const char *kind, uint64_t off, uint64_t size, uint64_t ordinal,
+                     const uint8_t **out) {
+    if (size > SIZE_MAX - SST_BLOCK_TRAILER_SIZE) return corrupt_at(r, kind, off, "too large");
+    size_t n = (size_t)size;
+    if (off > r->file_size || n + SST_BLOCK_TRAILER_SIZE > r->file_size - off)
+        return corrupt_at(r, kind, off, "runs past the end of the file");
+    const uint8_t *b = r->map + off;
+    int known = r->verified && ordinal < r->nblocks &&
+                atomic_load_explicit(&r->verified[ordinal], memory_order_relaxed);
+    if (!known && crc32c_unmask(get_u32(b + n + 1)) != crc32c_extend(crc32c_value(b, n), b + n, 1))
+        return st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu (%zu bytes): checksum mismatch", r->path,
+                        kind, (unsigned long long)off, n);
+    if (b[n] != SST_BLOCK_RAW)
+        return st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu: unknown block type %u", r->path, kind,
+                        (unsigned long long)off, (unsigned)b[n]);
+    if (!known && r->verified && ordinal < r->nblocks)
+        atomic_store_explicit(&r->verified[ordinal], 1, memory_order_relaxed);
+    *out = b;
+    return LSMLOG_OK;
+}
+
+/* ordinal: the block's index entry number (UINT64_MAX: unknown). */
+static int load_data_block(sst_reader *r, uint64_t off, uint64_t size, uint64_t ordinal, blk_pin *pin) {
     pin->b = NULL;
     pin->h = NULL;
-    if (r->cache && (pin->h = block_cache_lookup(r->cache, r->file_number, off))) {
+    if (r->cache && (pin->h = block_cache_lookup(r->cache, r->cache_file, off))) {
         pin->b = block_cache_value(pin->h);
         return LSMLOG_OK;
     }
     count(&r->block_reads);
-    uint8_t *buf;
-    int rc = read_block(r, "data", off, size, &buf);
+    uint8_t *buf = NULL;
+    const uint8_t *data = NULL;
+    int rc = r->map ? map_block(r, "data", off, size, ordinal, &data) : read_block(r, "data", off, size, &buf);
     if (rc) return rc;
+    if (buf) data = buf;
     block *b = lm_malloc(sizeof *b);
     if (!b) {
         lm_free(buf);
         return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
     }
     block_loc loc = {r->path, "data", off};
-    if ((rc = block_init(b, buf, (size_t)size, &loc))) {
+    if ((rc = block_init(b, data, (size_t)size, &loc))) {
         lm_free(buf);
         lm_free(b);
         return rc;
     }
-    b->owned = buf;
+    b->owned = buf; /* NULL for a block in the mapping */
     if (!r->cache) {
         pin->b = b;
         return LSMLOG_OK;
     }
     /* Charged with what the block really holds in memory. */
     size_t charge = (size_t)size + SST_BLOCK_TRAILER_SIZE + sizeof *b;
-    if ((rc = block_cache_insert(r->cache, r->file_number, off, b, charge, free_block, &pin->h)))
+    if ((rc = block_cache_insert(r->cache, r->cache_file, off, b, charge, free_block, &pin->h)))
         return rc;
     pin->b = block_cache_value(pin->h);
     return LSMLOG_OK;
@@ -203,6 +248,7 @@ static int check_index(sst_reader *r, uint64_t at) {
     uint8_t *prev = NULL;
     size_t plen = 0, pcap = 0;
     uint64_t expect = 0, blocks = 0;
+    int ordinals_ok = 1;
     int rc = block_iter_first(&ix);
     while (rc == LSMLOG_OK && ix.valid) {
         uint64_t off, size;
@@ -227,6 +273,7 @@ static int check_index(sst_reader *r, uint64_t at) {
         memcpy(prev, ix.key, ix.klen);
         plen = ix.klen;
         expect = off + size + SST_BLOCK_TRAILER_SIZE;
+        if (ix.ridx != blocks) ordinals_ok = 0; /* not one restart per entry */
         blocks++;
         rc = block_iter_next(&ix);
     }
@@ -237,6 +284,11 @@ static int check_index(sst_reader *r, uint64_t at) {
         return corrupt_at(r, "index", at, "data blocks do not fill the data");
     if (blocks != r->props.num_data_blocks)
         return corrupt_at(r, "index", at, "block count differs from the properties");
+    if (r->map && ordinals_ok && blocks > 0 && blocks <= SIZE_MAX / sizeof *r->verified) {
+        if (!(r->verified = lm_calloc((size_t)blocks, sizeof *r->verified)))
+            return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+        r->nblocks = blocks;
+    }
     return LSMLOG_OK;
 }
 
@@ -248,6 +300,12 @@ static int open_table(sst_reader *r) {
     if (fs < SST_FOOTER_SIZE)
         return st_error(LSMLOG_E_CORRUPT, "%s: %llu bytes is too short for a table (footer: %u)",
                         r->path, (unsigned long long)fs, SST_FOOTER_SIZE);
+    void *map = NULL;
+    if (fs <= SIZE_MAX && env_mmap(r->fd, (size_t)fs, r->path, &map) == LSMLOG_OK) {
+        static atomic_uint_fast64_t next_id;
+        r->map = map;
+        r->cache_file = (1ull << 63) | (uint64_t)atomic_fetch_add(&next_id, 1);
+    }
     uint64_t meta_end = fs - SST_FOOTER_SIZE;
     uint8_t f[SST_FOOTER_SIZE];
     if ((rc = env_pread_all(r->fd, f, sizeof f, meta_end, r->path))) return rc;
@@ -322,6 +380,7 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
     if (!r) return st_error(LSMLOG_E_NOMEM, "out of memory opening %s", path);
     r->fd = -1;
     r->file_number = file_number;
+    r->cache_file = file_number;
     r->cache = cache;
     r->cmp = cmp;
     atomic_init(&r->gets, 0);
@@ -345,6 +404,13 @@ int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, 
 void sst_reader_close(sst_reader *r) {
     if (!r) return;
     assert(atomic_load(&r->iters) == 0);
+    lm_free(r->verified);
+    if (r->map) {
+        /* cached blocks point into the mapping: out of the cache first (none
+         * is pinned: every iterator of this reader is closed) */
+        if (r->cache) block_cache_erase_file(r->cache, r->cache_file);
+        env_munmap((void *)r->map, (size_t)r->file_size);
+    }
     env_close(r->fd);
     block_release(&r->index);
     lm_free(r->filter);
@@ -416,7 +482,7 @@ static int set_data_block(sst_iter *it) {
     if (rc) return iter_fail(it, rc);
     if (it->pin.b && it->pin_off == off) return LSMLOG_OK; /* already there */
     unpin(it->r, &it->pin);
-    if ((rc = load_data_block(it->r, off, size, &it->pin))) return iter_fail(it, rc);
+    if ((rc = load_data_block(it->r, off, size, it->ix.ridx, &it->pin))) return iter_fail(it, rc);
     it->pin_off = off;
     block_loc loc = {it->r->path, "data", off};
     block_iter_set(&it->data, it->pin.b, &loc);

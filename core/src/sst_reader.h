@@ -3,8 +3,12 @@
  * lookups of a user key at a snapshot, and a two-level iterator (index block
  * -> data block) over the whole table.
  *
- * Every block is read with env_pread_all and its CRC checked before it is
- * parsed; a block taken from the block cache was checked when it was loaded.
+ * The file is mapped read-only when it can be (tables never change), else
+ * blocks are read with env_pread_all. Every block's CRC is checked before it
+ * is parsed: a block taken from the block cache was checked when it was
+ * loaded, and a block of a mapped file is checked the first time it is
+ * read (a per-block flag remembers it, so a block read again from the
+ * mapping after the cache let it go is not checksummed twice).
  * Any damage found, at open or later, is LSMLOG_E_CORRUPT with a message
  * (lsmlog_errmsg) naming the file and the block's byte position.
  *
@@ -47,9 +51,11 @@ typedef struct sst_reader_stats {
 int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_cmp_fn cmp,
                     sst_reader **out);
 
-/* Closes the reader (its iterators must be closed already). Its blocks stay
- * in the cache, still valid for a reader of the same file number; a deleted
- * table's are dropped with block_cache_erase_file. NULL is a no-op. */
+/* Closes the reader (its iterators must be closed already). The blocks of a
+ * mapped file point into the mapping and leave the cache with it; otherwise
+ * its blocks stay in the cache, still valid for a reader of the same file
+ * number, and a deleted table's are dropped with block_cache_erase_file.
+ * NULL is a no-op. */
 void sst_reader_close(sst_reader *r);
 
 /* The newest entry of user key ukey[0..ulen) with seq <= snapshot_seq (a

@@ -22,6 +22,8 @@
 #include "sst_reader.h"
 #include "test_util.h"
 
+#include <sys/mman.h>
+
 #include <pthread.h>
 
 /* CHECK_OK as an expression, for loop headers. */
@@ -1159,6 +1161,12 @@ static ssize_t faulty_pwrite(int fd, const void *buf, size_t n, off_t off) {
     return pwrite(fd, buf, n, off);
 }
 
+static void *no_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    (void)addr, (void)len, (void)prot, (void)flags, (void)fd, (void)off;
+    errno = ENOMEM;
+    return MAP_FAILED;
+}
+
 static ssize_t faulty_pread(int fd, void *buf, size_t n, off_t off) {
     if (fail_after >= 0 && fail_after-- == 0) {
         faults++;
@@ -1218,6 +1226,7 @@ static void io_faults(void) {
      * wrong answer. */
     env_ops rops = *env_get_ops();
     rops.pread = faulty_pread;
+    rops.mmap = no_mmap; /* reads from a mapping make no system call to fail */
     for (int n = 0; n < 12; n++) {
         env_set_ops(&rops);
         fail_after = n;
