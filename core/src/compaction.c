@@ -1,8 +1,9 @@
 /* compaction.c — leveled compaction (LevelDB's db/version_set.cc picking and
  * db/db_impl.cc DoCompactionWork, written anew, with TTL).
  *
- * Level 0 holds flushed memtables, whose ranges overlap; it is compacted,
- * whole, into level 1 once it holds DB_L0_COMPACT_TRIGGER tables. Level n >= 1
+ * Level 0 holds flushed memtables, whose ranges may overlap; once it holds
+ * DB_L0_COMPACT_TRIGGER tables, its oldest table and every table that
+ * overlaps what is taken (transitively) are compacted into level 1. Level n >= 1
  * is compacted into n+1 once it holds more than its size (10 MiB for level 1,
  * x10 per level), one table at a time, round robin. The tables of the next
  * level that overlap the input are merged with it; the output is cut into
@@ -368,14 +369,51 @@ static int compact_level(lsmlog_db *db, const version *v, int level, tlist *firs
     for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&in, first->v[i]);
     size_t before = in.n;
     if (rc == LSMLOG_OK) rc = add_overlapping(&in, v, level + 1, &r);
-    if (rc == LSMLOG_OK && allow_move && first->n == 1 && in.n == before &&
-        (level > 0 || v->nfiles[0] == 1)) {
+    if (rc == LSMLOG_OK && allow_move && first->n == 1 && in.n == before) {
         rc = trivial_move(db, level, first->v[0]);
         if (rc == LSMLOG_OK) rc = progress_report(pr, first->v[0]->meta.size, 1);
     } else if (rc == LSMLOG_OK) {
         rc = merge_tables(db, v, level, level + 1, &in, pr);
     }
     lm_free(in.v);
+    return rc;
+}
+
+/* The level-0 tables to compact: the oldest, and every table whose range
+ * overlaps what is taken, until the range stops growing (LevelDB's
+ * GetOverlappingInputs). A table left behind overlaps none of them, so it
+ * cannot shadow what moves down. With sequential keys this is one table,
+ * which can then move down whole. */
+static int pick_level0(const version *v, tlist *first) {
+    size_t n = v->nfiles[0];
+    if (n == 0) return LSMLOG_OK;
+    unsigned char *in = lm_calloc(n, 1);
+    if (!in) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    in[0] = 1;
+    tlist one = {&v->files[0][0], 1, 1};
+    ukey_range r;
+    tlist_range(&one, &r);
+    for (int grew = 1; grew;) {
+        grew = 0;
+        for (size_t i = 0; i < n; i++) {
+            const file_meta *m = &v->files[0][i]->meta;
+            if (in[i] || !overlaps(m, &r)) continue;
+            in[i] = 1;
+            grew = 1;
+            if (ukey_cmp(m->smallest, m->smallest_len - 8, r.lo, r.lo_len) < 0) {
+                r.lo = m->smallest;
+                r.lo_len = m->smallest_len - 8;
+            }
+            if (ukey_cmp(m->largest, m->largest_len - 8, r.hi, r.hi_len) > 0) {
+                r.hi = m->largest;
+                r.hi_len = m->largest_len - 8;
+            }
+        }
+    }
+    int rc = LSMLOG_OK;
+    for (size_t i = 0; rc == LSMLOG_OK && i < n; i++)
+        if (in[i]) rc = tlist_push(first, v->files[0][i]);
+    lm_free(in);
     return rc;
 }
 
@@ -386,7 +424,7 @@ int compaction_run_one(lsmlog_db *db) {
         tlist first = {0};
         rc = LSMLOG_OK;
         if (level == 0) {
-            for (size_t i = 0; rc == LSMLOG_OK && i < v->nfiles[0]; i++) rc = tlist_push(&first, v->files[0][i]);
+            rc = pick_level0(v, &first);
         } else {
             size_t i = (size_t)db->compact_level_next[level] % v->nfiles[level];
             db->compact_level_next[level] = (int)((i + 1) % v->nfiles[level]);
