@@ -231,7 +231,7 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
     pthread_mutex_lock(&db->mu);
     uint64_t oldest = db_oldest_snapshot(db);
     pthread_mutex_unlock(&db->mu);
-    int64_t now = env_now_ms();
+    int64_t now = db_now(db);
     vedit e;
     vedit_init(&e);
     outputs o = {.db = db, .e = &e, .level = out};

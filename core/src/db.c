@@ -35,6 +35,15 @@ static int bg_error_status(lsmlog_db *db) {
                     db->bg_msg);
 }
 
+int64_t db_now(const lsmlog_db *db) {
+    return db->clock ? db->clock(db->clock_ctx) : env_now_ms();
+}
+
+void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx) {
+    db->clock = fn;
+    db->clock_ctx = ctx;
+}
+
 uint64_t db_oldest_snapshot(lsmlog_db *db) {
     return db->snaps.next != &db->snaps ? db->snaps.next->seq : db->last_seq;
 }
@@ -318,13 +327,12 @@ static int db_write(lsmlog_db *db, const wbatch *b) {
         if (!(db)) return st_error(LSMLOG_E_INVALID, "NULL DB handle");                \
     } while (0)
 
-static int64_t expiry_of(int64_t ttl_ms, int *rc) {
+static int64_t expiry_of(int64_t ttl_ms, int64_t now, int *rc) {
     *rc = LSMLOG_OK;
     if (ttl_ms <= 0) {
         *rc = st_error(LSMLOG_E_INVALID, "a TTL must be > 0 ms (got %lld)", (long long)ttl_ms);
         return 0;
     }
-    int64_t now = env_now_ms();
     return ttl_ms > INT64_MAX - now ? INT64_MAX : now + ttl_ms;
 }
 
@@ -344,7 +352,7 @@ static int write_one(lsmlog_db *db, int type, const void *key, size_t klen, cons
     if (type == WB_DELETE) {
         rc = wbatch_delete(&b, key, klen);
     } else {
-        int64_t exp = type == WB_PUT_TTL ? expiry_of(ttl_ms, &rc) : 0;
+        int64_t exp = type == WB_PUT_TTL ? expiry_of(ttl_ms, db_now(db), &rc) : 0;
         if (rc == LSMLOG_OK) rc = wbatch_put(&b, key, klen, val, vlen, exp);
     }
     if (rc == LSMLOG_OK) rc = db_write(db, &b);
@@ -400,7 +408,7 @@ int lsmlog_batch_put_ttl(lsmlog_batch *b, const void *key, size_t klen, const vo
     if ((!key && klen) || (!val && vlen)) return st_error(LSMLOG_E_INVALID, "NULL key or value with a length");
     if (vlen > DB_MAX_VALUE) return value_too_big(vlen);
     int rc;
-    int64_t exp = expiry_of(ttl_ms, &rc);
+    int64_t exp = expiry_of(ttl_ms, env_now_ms(), &rc);
     return rc ? rc : wbatch_put(&b->b, key, klen, val, vlen, exp);
 }
 

@@ -10,6 +10,7 @@
 #define LSMLOG_DB_INTERNAL_H
 
 #include "block_cache.h"
+#include "db_iter.h"
 #include "iter.h"
 #include "lsmlog.h"
 #include "memtable.h"
@@ -86,6 +87,11 @@ struct lsmlog_db {
 
     pthread_mutex_t tables_mu;
 
+    /* the clock TTLs are measured with (NULL: the wall clock); tests set
+     * their own with db_set_clock before any write */
+    db_clock_fn clock;
+    void *clock_ctx;
+
     /* stats (under mu, or atomics) */
     uint64_t user_bytes, wal_bytes, flush_bytes, compact_read, compact_write;
     uint64_t flushes, compactions, trivial_moves, stalls, stall_us;
@@ -113,6 +119,14 @@ int db_flush_pending(lsmlog_db *db);
 
 /* <dir>/<number>.sst; owned (lm_free), NULL when out of memory. */
 char *db_table_path(const lsmlog_db *db, uint64_t number);
+
+/* Now, in ms since the epoch, by the DB's clock. */
+int64_t db_now(const lsmlog_db *db);
+
+/* Replaces the clock TTLs are measured with (tests: expiry without
+ * sleeping). It governs put_ttl, reads and compaction; a batch's TTL puts
+ * take the wall clock when they are added. Call before using the DB. */
+void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx);
 
 /* ---- db_read.c ----------------------------------------------------------- */
 

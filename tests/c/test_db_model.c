@@ -4,6 +4,8 @@
  * run flush and compact many times. SEED= replays a run. */
 #include "test_util.h"
 
+#include "db_internal.h" /* db_set_clock: TTL expiry without sleeping */
+
 #define NKEYS 600
 #define MAXV 300
 
@@ -36,10 +38,25 @@ static void key_of(int i, char *buf) {
     snprintf(buf, 16, "k%05d", i);
 }
 
-/* 1: visible, 0: not, -1: too close to its expiry to tell */
+/* The clock: the wall clock, or (fake_clock) one the test moves, which the
+ * DB is given with db_set_clock, so that expiry is exact. */
+static int fake_clock;
+static int64_t fake_now = 1700000000000;
+
+static int64_t test_clock(void *ctx) {
+    (void)ctx;
+    return fake_now;
+}
+
+static int64_t now_ms(void) {
+    return fake_clock ? fake_now : tu_now_ms();
+}
+
+/* 1: visible, 0: not, -1: too close to its expiry to tell (wall clock) */
 static int model_visible(const mval *v, int64_t now) {
     if (!v->present) return 0;
     if (!v->expiry) return 1;
+    if (fake_clock) return v->expiry > now;
     if (v->expiry > now + 2000) return 1;
     if (v->expiry < now - 50) return 0;
     return -1;
@@ -66,6 +83,7 @@ static lsmlog_db *open_db(const char *dir) {
     o.cache_bytes = 64 << 10;
     lsmlog_db *db = NULL;
     CHECK_EQ_INT(lsmlog_db_open(dir, &o, &db), LSMLOG_OK);
+    if (fake_clock) db_set_clock(db, test_clock, NULL);
     return db;
 }
 
@@ -74,7 +92,7 @@ static void check_get(lsmlog_db *db, const lsmlog_snapshot *s, const model *m, i
     key_of(i, k);
     void *val = NULL;
     size_t len = 0;
-    int64_t now = tu_now_ms();
+    int64_t now = now_ms();
     int rc = lsmlog_db_get(db, s, k, strlen(k), &val, &len);
     int vis = model_visible(&m->v[i], now);
     if (vis < 0) {
@@ -106,7 +124,7 @@ static void check_scan(lsmlog_db *db, const lsmlog_snapshot *s, const model *m, 
     o.stop_len = strlen(khi);
     lsmlog_db_iter *it = NULL;
     CHECK_EQ_INT(lsmlog_db_iter_open(db, &o, &it), LSMLOG_OK);
-    int64_t now = tu_now_ms();
+    int64_t now = now_ms();
     int rc = reverse ? lsmlog_db_iter_last(it) : lsmlog_db_iter_first(it);
     int i = reverse ? hi - 1 : lo;
     while (rc == LSMLOG_OK && lsmlog_db_iter_valid(it)) {
@@ -140,7 +158,7 @@ static void random_value(uint8_t *buf, size_t *len) {
     *len = n;
 }
 
-static void case_random_ops(void) {
+static void random_ops(void) {
     const char *dir = tu_mkdtemp();
     lsmlog_db *db = open_db(dir);
     static model m, snapm;
@@ -148,6 +166,7 @@ static void case_random_ops(void) {
     lsmlog_snapshot *snap = NULL;
     int steps = getenv("DB_STEPS") ? atoi(getenv("DB_STEPS")) : 8000;
     for (int step = 0; step < steps; step++) {
+        if (fake_clock) fake_now += (int64_t)tu_rand_below(8);
         int op = (int)tu_rand_below(1000);
         int i = (int)tu_rand_below(NKEYS);
         char k[16];
@@ -159,8 +178,8 @@ static void case_random_ops(void) {
             model_set(&m.v[i], buf, len, 0);
         } else if (op < 500) {
             random_value(buf, &len);
-            int64_t ttl = tu_rand_below(2) ? 1 : 3600 * 1000;
-            int64_t before = tu_now_ms();
+            int64_t ttl = fake_clock ? 1 + (int64_t)tu_rand_below(400) : tu_rand_below(2) ? 1 : 3600 * 1000;
+            int64_t before = now_ms();
             CHECK_EQ_INT(lsmlog_db_put_ttl(db, k, 6, buf, len, ttl), LSMLOG_OK);
             model_set(&m.v[i], buf, len, before + ttl);
         } else if (op < 600) {
@@ -232,8 +251,22 @@ static void case_random_ops(void) {
                 (unsigned long long)st.trivial_moves, (unsigned long long)st.stalls, st.write_amp);
 }
 
+static void case_random_ops(void) {
+    fake_clock = 0;
+    random_ops();
+}
+
+/* The same with a clock the test moves: TTLs of 1-400 ms expire exactly when
+ * the model says, in memtables, tables, snapshots and compactions. */
+static void case_random_ops_ttl_clock(void) {
+    fake_clock = 1;
+    random_ops();
+    fake_clock = 0;
+}
+
 int main(void) {
     tu_init("test_db_model");
     TU_CASE(case_random_ops);
+    TU_CASE(case_random_ops_ttl_clock);
     return tu_finish();
 }
