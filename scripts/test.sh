@@ -58,6 +58,34 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable|test_db_threads"
 fi
 
+if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
+    # The C tests that run in one process and quickly enough under memcheck
+    # (~20-50x slower): every unit test, the Log and DB API tests, the model
+    # test. The fork-and-kill tests, the fault campaigns and the threaded DB
+    # test run under ASan and TSan above instead. Leaks: only definite ones
+    # fail (a forked child's _exit leaves its threads' stacks "possibly lost").
+    echo "== C tests (valgrind memcheck) =="
+    need_pkg valgrind valgrind
+    vg_tests=(test_batch test_write_batch test_version_edit test_crc32c test_bloom test_block_cache
+              test_index test_env test_version test_memtable test_sst test_db_iter test_log_api
+              test_log_faults test_log_threads test_db_model test_db_api)
+    vg_failed=0
+    for t in "${vg_tests[@]}"; do
+        if DB_STEPS=1500 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+            "build/$t" >"build/valgrind-$t.log" 2>&1; then
+            echo "  $t: clean ($(tail -1 "build/valgrind-$t.log"))"
+        else
+            echo "  $t: FAILED under valgrind (build/valgrind-$t.log):" >&2
+            tail -30 "build/valgrind-$t.log" >&2
+            vg_failed=1
+        fi
+    done
+    if [ $vg_failed = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "test.sh: valgrind FAILED" >&2; fi
+
+    echo "== fuzzing: every libFuzzer target for 60 s (scripts/fuzz.sh) =="
+    run_script scripts/fuzz.sh "fuzz targets"
+fi
+
 echo "== Python tests =="
 run_script scripts/test_python.sh "Python tests"
 

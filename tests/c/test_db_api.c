@@ -287,7 +287,10 @@ static child start_writer_child(const char *dir) {
 }
 
 static int child_do(const child *c, char op, int arg) {
-    cmd m = {op, arg};
+    cmd m;
+    memset(&m, 0, sizeof m); /* no uninitialised padding through the pipe */
+    m.op = op;
+    m.arg = arg;
     write_all(c->cmd_w, &m, sizeof m);
     int rc = -999;
     CHECKF(read_all(c->reply_r, &rc, sizeof rc, 60000) == 0, "no reply from the child for '%c'", op);
