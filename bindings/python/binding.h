@@ -58,6 +58,33 @@ typedef struct {
     PyObject *weakreflist;
 } log_object;
 
+/* Records (or keys and values) an iterator stepped in one GIL-released
+ * stretch and copied out of the core, whose pointers are lent only until the
+ * next step: handed out one by one (pyiter.c, pydbiter.c). */
+typedef struct {
+    uint64_t offset;   /* Log: the record's offset */
+    int64_t timestamp; /* Log: its timestamp */
+    size_t kpos, klen; /* DB: the key, at data + kpos */
+    size_t vpos, vlen; /* the value, at data + vpos */
+} chunk_item;
+
+/* Bounds of a chunk: at most CHUNK_ITEMS items and CHUNK_BYTES of copies. An
+ * item that does not fit ends the chunk and stays lent by the core (not
+ * copied) until it is handed out: a big value is copied once, into its bytes. */
+#define CHUNK_ITEMS 256
+#define CHUNK_BYTES (64 * 1024)
+
+typedef struct {
+    chunk_item *items;                 /* CHUNK_ITEMS, then CHUNK_BYTES; NULL until needed */
+    char *data;                        /* the copies of keys and values */
+    int n, next;                       /* items filled, items handed out */
+    int want;                          /* items to step next time: 1, 2, 4, ... CHUNK_ITEMS */
+    int lent;                          /* one more item after them, still the core's: */
+    chunk_item lent_at;                /* its fields (kpos/vpos unused) and ... */
+    const void *lent_key, *lent_value; /* ... its bytes, valid until the core's next step */
+    PyObject *error;                   /* an error met after the items: raised once they are out */
+} chunk;
+
 /* _lsmlog.LogIter: one lsmlog_log_iter, kept alive by and closed before its Log. */
 struct log_iter_object {
     PyObject_HEAD
@@ -66,6 +93,12 @@ struct log_iter_object {
     log_iter_object *prev, *next; /* in owner->iters while it is open */
     int user_closed;              /* closed by close(): steps end quietly */
     int busy;                     /* a step is running (one thread at a time) */
+    int once;                     /* the first end or error closes it (as a generator) */
+    PyTypeObject *record_type;    /* a tuple subclass to build records of, or NULL: tuples */
+    chunk ch;                     /* records stepped, not yet handed out */
+    PyObject *last_ts;            /* the int of the last timestamp handed out, or NULL: the
+                                     records of a batch often share one, so it is reused */
+    int64_t last_ts_value;
 };
 
 typedef struct db_child db_child;
@@ -113,6 +146,8 @@ typedef struct {
     int started, finished;   /* positioned once; the end was met */
     int busy;                /* a step is running (one thread at a time) */
     int user_closed;         /* closed by close(): steps end quietly */
+    int once;                /* the end or an error closes it (as a generator) */
+    chunk ch;                /* keys and values stepped, not yet handed out */
 } db_iter_object;
 
 #define DB_ITER_ITEMS 0
@@ -135,6 +170,8 @@ static inline PyObject *lsm_none(void) {
 /* module.c */
 extern PyModuleDef lsmlog_module_def;
 module_state *lsm_state_of(PyObject *obj); /* the state of obj's type's module */
+/* getpid() without a system call: kept, and refreshed in a forked child. */
+pid_t lsm_getpid(void);
 /* Raises the exception for core status rc (< 0) from the calling thread's
  * lsmlog_errmsg()/lsmlog_errno(); returns NULL. Call it before any other
  * core call on this thread. */
@@ -163,10 +200,32 @@ void log_leave(log_object *self);
 /* Takes the GIL-holding thread off the CPU for about `ms` milliseconds. */
 void lsm_sleep_ms(int ms);
 
+/* pychunk.c: the chunk of an iterator (see chunk, above) */
+/* Allocates c's buffers if they are not yet there. 0, or -1 with MemoryError. */
+int lsm_chunk_alloc(chunk *c);
+/* True when every item (the lent one too) was handed out. */
+static inline int lsm_chunk_empty(const chunk *c) {
+    return c->next == c->n && !c->lent;
+}
+/* The items to step next: c->want, which doubles up to CHUNK_ITEMS after a
+ * full chunk, so that one step stays cheap and a scan takes big chunks. */
+void lsm_chunk_filled(chunk *c, int n, int lent);
+/* Forgets the items (the lent one was the core's: the iterator closed). */
+void lsm_chunk_forget(chunk *c);
+/* Moves the raised exception into c->error (to be raised after the items). */
+void lsm_chunk_stash_error(chunk *c);
+/* Raises c->error and forgets it; returns NULL. */
+PyObject *lsm_chunk_raise_error(chunk *c);
+/* Frees the buffers and the stashed error. */
+void lsm_chunk_free(chunk *c);
+
 /* pyiter.c */
 extern PyType_Spec lsm_iter_spec;
-/* Opens an iterator over self: the _lsmlog.LogIter, or NULL and an exception. */
-PyObject *lsm_iter_open(log_object *self, const lsmlog_iter_opts *opts);
+/* Opens an iterator over self: the _lsmlog.LogIter, or NULL and an exception.
+ * record_type: a tuple subclass (borrowed) to build records of, or NULL;
+ * once: the first end or error closes the iterator. */
+PyObject *lsm_iter_open(log_object *self, const lsmlog_iter_opts *opts, PyTypeObject *record_type,
+                        int once);
 /* Closes the core iterator and unlinks it from its Log. */
 void lsm_iter_detach(log_iter_object *it);
 
@@ -192,7 +251,7 @@ int lsm_snapshot_arg(db_object *self, PyObject *arg, snapshot_object **out);
 /* Opens an iterator (opts->snapshot is filled from snap): the _lsmlog.DBIter,
  * or NULL and an exception. */
 PyObject *lsm_db_iter_open(db_object *self, snapshot_object *snap, lsmlog_db_iter_opts *opts,
-                           int mode, int reverse);
+                           int mode, int reverse, int once);
 
 /* pybatch.c */
 extern PyType_Spec lsm_batch_spec;

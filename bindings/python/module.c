@@ -7,6 +7,30 @@
 #include "binding.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* ---- the process id, without a system call ------------------------------ */
+
+/* Every call checks that its handle was opened by this process (a handle
+ * inherited through fork() must not be used). getpid() is a system call
+ * (about 270 ns on a VM), too dear for every iterator step: the id is kept
+ * here and refreshed in the child by a pthread_atfork handler, which fork()
+ * runs (os.fork, multiprocessing, forkpty). */
+static pid_t current_pid; /* 0: not kept (pthread_atfork failed): ask each time */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_refresh(void) {
+    current_pid = getpid();
+}
+
+static void pid_init(void) {
+    if (pthread_atfork(NULL, NULL, pid_refresh) == 0) pid_refresh();
+}
+
+pid_t lsm_getpid(void) {
+    return current_pid ? current_pid : getpid();
+}
 
 /* ---- status codes -> exceptions ---------------------------------------- */
 
@@ -210,6 +234,7 @@ static int add_exception(PyObject *m, PyObject **slot, const char *name, const c
 
 static int module_exec(PyObject *m) {
     module_state *st = PyModule_GetState(m);
+    pthread_once(&pid_once, pid_init);
     if (add_exception(m, &st->error, "Error",
                       "Base of lsmlog's errors; an OSError. .errno is the OS error behind it "
                       "(or None), .code the core's status code.",

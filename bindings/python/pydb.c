@@ -19,12 +19,12 @@
 /* ---- the guard around every core call ---------------------------------- */
 
 int db_enter(db_object *self) {
-    if (self->pid != getpid()) {
+    if (self->pid != lsm_getpid()) {
         module_state *st = lsm_state_of((PyObject *)self);
         PyErr_Format(st->error,
                      "this DB (%R) was opened by process %ld and cannot be used in a forked child "
                      "(process %ld): open the DB again in the child",
-                     self->path, (long)self->pid, (long)getpid());
+                     self->path, (long)self->pid, (long)lsm_getpid());
         return -1;
     }
     if (!self->db || self->closing) {
@@ -114,7 +114,7 @@ static PyObject *db_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
         Py_DECREF(pathb);
         return NULL;
     }
-    self->pid = getpid();
+    self->pid = lsm_getpid();
     self->readonly = readonly;
     self->path = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(pathb));
     if (!self->path) {
@@ -151,7 +151,7 @@ static void detach_in_child(db_object *self) {
  * 0, or -1 with an exception. */
 static int do_close(db_object *self) {
     if (!self->db) return 0;
-    if (self->pid != getpid()) {
+    if (self->pid != lsm_getpid()) {
         detach_in_child(self);
         return 0;
     }
@@ -208,7 +208,7 @@ static void db_finalize(PyObject *obj) {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
 #endif
-    if (self->pid == getpid() &&
+    if (self->pid == lsm_getpid() &&
         PyErr_ResourceWarning(
             obj, 1, "unclosed lsmlog.DB(%R): close it, or use it in a with block", self->path) < 0)
         PyErr_WriteUnraisable(obj);
@@ -496,13 +496,14 @@ static PyObject *db_contains(db_object *self, PyObject *const *args, Py_ssize_t 
     return db_get_impl(self, args, nargs, 1);
 }
 
-/* iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0) -> DBIter */
+/* iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0, *, once=False)
+ * -> DBIter */
 static PyObject *db_iter(db_object *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"start", "stop", "prefix", "reverse", "snapshot", "mode", NULL};
+    static char *kwlist[] = {"start", "stop", "prefix", "reverse", "snapshot", "mode", "once", NULL};
     PyObject *start = Py_None, *stop = Py_None, *prefix = Py_None, *snaparg = Py_None;
-    int reverse = 0, mode = DB_ITER_ITEMS;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOpOi:iter", kwlist, &start, &stop, &prefix,
-                                     &reverse, &snaparg, &mode))
+    int reverse = 0, mode = DB_ITER_ITEMS, once = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOOpOi$p:iter", kwlist, &start, &stop, &prefix,
+                                     &reverse, &snaparg, &mode, &once))
         return NULL;
     if (mode < DB_ITER_ITEMS || mode > DB_ITER_VALUES) {
         PyErr_Format(PyExc_ValueError, "mode must be 0 (items), 1 (keys) or 2 (values), not %d",
@@ -527,7 +528,7 @@ static PyObject *db_iter(db_object *self, PyObject *args, PyObject *kwargs) {
     o.stop_len = has[1] ? (size_t)b[1].len : 0;
     o.prefix = bound_ptr(&b[2], has[2]);
     o.prefix_len = has[2] ? (size_t)b[2].len : 0;
-    result = lsm_db_iter_open(self, snap, &o, mode, reverse); /* the core copies the bounds */
+    result = lsm_db_iter_open(self, snap, &o, mode, reverse, once); /* the core copies the bounds */
 done:
     for (i = 0; i < 3; i++)
         if (has[i]) PyBuffer_Release(&b[i]);
@@ -617,7 +618,8 @@ static PyMethodDef db_methods[] = {
     {"get", FASTCALL(db_get), "get(key, snapshot=None) -> bytes, or None when absent"},
     {"contains", FASTCALL(db_contains), "contains(key, snapshot=None) -> bool"},
     {"iter", KWCALL(db_iter),
-     "iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0) -> DBIter"},
+     "iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0, *, "
+     "once=False) -> DBIter; with once=True the end or an error closes it"},
     {"snapshot", (PyCFunction)db_snapshot, METH_NOARGS, "snapshot() -> Snapshot"},
     {"flush", (PyCFunction)db_flush, METH_NOARGS, "flush()"},
     {"sync", (PyCFunction)db_sync, METH_NOARGS, "sync()"},

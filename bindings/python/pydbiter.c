@@ -5,6 +5,12 @@
  * the DB closes them first (the core refuses to close a DB with open
  * children, and a child must never outlive its DB's memory); after that,
  * using them raises ValueError. (py-lmdb and plyvel do the same.)
+ *
+ * An iterator steps in chunks (pychunk.c): one GIL-released stretch moves the
+ * core iterator up to CHUNK_ITEMS times and copies the keys and values out;
+ * they are then handed out one at a time. With once=True the end or an error
+ * closes the core iterator at once (a scan should not pin its tables longer),
+ * as the generator it replaces in DB.items() did.
  */
 #include "binding.h"
 
@@ -28,7 +34,7 @@ static void child_release(db_child *c) {
 static void snapshot_release(db_child *c) {
     snapshot_object *s = (snapshot_object *)c;
     if (!s->snap) return;
-    if (c->owner->pid == getpid()) {
+    if (c->owner->pid == lsm_getpid()) {
         /* reads of other threads through it end soon */
         while (s->users > 0)
             lsm_sleep_ms(1);
@@ -166,12 +172,14 @@ static void db_iter_release(db_child *c) {
      * that no close can race with another: brief (frees memory, takes the
      * DB's mutex; at most unlinks the files of tables that a compaction
      * made obsolete and this iterator was the last to pin). */
-    if (c->owner->pid == getpid()) lsmlog_db_iter_close(it->it);
+    if (c->owner->pid == lsm_getpid()) lsmlog_db_iter_close(it->it);
     it->it = NULL; /* in a forked child: the parent's, only forgotten */
+    /* a lent item went with it */
+    lsm_chunk_forget(&it->ch);
 }
 
 PyObject *lsm_db_iter_open(db_object *self, snapshot_object *snap, lsmlog_db_iter_opts *opts,
-                           int mode, int reverse) {
+                           int mode, int reverse, int once) {
     module_state *st = lsm_state_of((PyObject *)self);
     db_iter_object *it = (db_iter_object *)st->db_iter_type->tp_alloc(st->db_iter_type, 0);
     if (!it) return NULL;
@@ -180,6 +188,8 @@ PyObject *lsm_db_iter_open(db_object *self, snapshot_object *snap, lsmlog_db_ite
     it->h.release = db_iter_release;
     it->mode = mode;
     it->reverse = reverse;
+    it->once = once;
+    it->ch.want = 1;
     if (snap) {
         Py_INCREF(snap);
         it->snap = snap;
@@ -210,10 +220,125 @@ PyObject *lsm_db_iter_open(db_object *self, snapshot_object *snap, lsmlog_db_ite
 
 #define BUSY_MSG "this lsmlog iterator is being stepped by another thread"
 
+/* Moves the core iterator up to it->ch.want times with the GIL released,
+ * copying keys and values (as the mode needs) into the chunk. 0 (the chunk
+ * may be empty: the end), or -1 with an exception when nothing could be
+ * stepped. An error after some items is kept in the chunk, to be raised once
+ * they are handed out. */
+static int fill(db_iter_object *it) {
+    chunk *c = &it->ch;
+    if (lsm_chunk_alloc(c) < 0) return -1;
+    db_object *owner = it->h.owner;
+    if (db_enter(owner) < 0) return -1;
+    it->busy = 1;
+    lsmlog_db_iter *cit = it->it;
+    chunk_item *items = c->items;
+    char *data = c->data;
+    int want = c->want, n = 0, lent = 0, rc = LSMLOG_OK, valid = 1;
+    int first = !it->started, reverse = it->reverse;
+    int need_key = it->mode != DB_ITER_VALUES, need_value = it->mode != DB_ITER_KEYS;
+    size_t used = 0, klen = 0, vlen = 0;
+    const void *k = NULL, *v = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    while (n < want) {
+        if (first)
+            rc = reverse ? lsmlog_db_iter_last(cit) : lsmlog_db_iter_first(cit);
+        else
+            rc = reverse ? lsmlog_db_iter_prev(cit) : lsmlog_db_iter_next(cit);
+        first = 0;
+        valid = rc == LSMLOG_OK && lsmlog_db_iter_valid(cit);
+        if (!valid) break;
+        klen = vlen = 0;
+        if (need_key) k = lsmlog_db_iter_key(cit, &klen);
+        if (need_value) v = lsmlog_db_iter_value(cit, &vlen);
+        if (klen > CHUNK_BYTES - used || vlen > CHUNK_BYTES - used - klen) {
+            lent = 1; /* handed out before the next move */
+            break;
+        }
+        chunk_item *ci = &items[n++];
+        ci->kpos = used;
+        ci->klen = klen;
+        if (klen) memcpy(data + used, k, klen);
+        used += klen;
+        ci->vpos = used;
+        ci->vlen = vlen;
+        if (vlen) memcpy(data + used, v, vlen);
+        used += vlen;
+    }
+    Py_END_ALLOW_THREADS
+    db_leave(owner);
+    it->busy = 0;
+    it->started = 1;
+    if (!valid) it->finished = 1;
+    lsm_chunk_filled(c, n, lent);
+    if (lent) {
+        c->lent_at.klen = klen;
+        c->lent_at.vlen = vlen;
+        c->lent_key = k;
+        c->lent_value = v;
+    }
+    if (rc == LSMLOG_OK) return 0;
+    lsm_raise(lsm_state_of((PyObject *)owner), rc);
+    if (n == 0) return -1;
+    lsm_chunk_stash_error(c);
+    return 0;
+}
+
+/* The next item of the chunk (which is not empty): a (key, value) tuple, a
+ * key or a value (by mode). */
+static PyObject *take(db_iter_object *it) {
+    chunk *c = &it->ch;
+    const char *kp, *vp;
+    const chunk_item *ci;
+    if (c->next < c->n) {
+        ci = &c->items[c->next++];
+        kp = c->data + ci->kpos;
+        vp = c->data + ci->vpos;
+    } else {
+        /* the core's memory: it->it is open (checked by the caller) */
+        ci = &c->lent_at;
+        c->lent = 0;
+        kp = c->lent_key;
+        vp = c->lent_value;
+    }
+    /* Both copied before anything (a GC-tracked allocation) could run Python
+     * code. Bytes are not GC-tracked. */
+    PyObject *key = NULL, *value = NULL;
+    if (it->mode != DB_ITER_VALUES) {
+        if (!(key = PyBytes_FromStringAndSize(kp, (Py_ssize_t)ci->klen))) return NULL;
+        if (it->mode == DB_ITER_KEYS) return key;
+    }
+    value = PyBytes_FromStringAndSize(vp, (Py_ssize_t)ci->vlen);
+    if (!value || it->mode == DB_ITER_VALUES) {
+        Py_XDECREF(key);
+        return value;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (!t) {
+        Py_DECREF(key);
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, key);
+    PyTuple_SET_ITEM(t, 1, value);
+    return t;
+}
+
+/* Ends a once iterator for good: closes the core iterator. */
+static void finish(db_iter_object *it) {
+    if (!it->once) return;
+    child_release(&it->h);
+    it->user_closed = 1;
+}
+
 /* One step: a (key, value) tuple, a key or a value (by mode); NULL with
  * *end set when there is nothing more; NULL with an exception. */
 static PyObject *step(db_iter_object *it, int *end) {
     *end = 0;
+    /* About to move the core iterator: a scan from C (list(db.items())) runs
+     * no bytecode, so Ctrl-C is looked for here, once per chunk. A signal
+     * handler may run any code: everything is checked after it. */
+    if (!it->busy && lsm_chunk_empty(&it->ch) && PyErr_CheckSignals() < 0) return NULL;
     if (it->busy) {
         PyErr_SetString(PyExc_RuntimeError, BUSY_MSG);
         return NULL;
@@ -227,57 +352,33 @@ static PyObject *step(db_iter_object *it, int *end) {
         if (db_enter(owner) == 0) { /* cannot happen: an open DB keeps its iterators open */
             db_leave(owner);
             PyErr_SetString(PyExc_ValueError, "the iterator is closed");
-            return NULL;
-        }
-        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+        } else if (PyErr_ExceptionMatches(PyExc_ValueError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "the DB of this iterator (%R) is closed", owner->path);
         }
+        finish(it);
         return NULL;
     }
-    if (it->finished) {
-        *end = 1;
-        return NULL;
+    if (lsm_chunk_empty(&it->ch)) {
+        if (it->ch.error) {
+            lsm_chunk_raise_error(&it->ch);
+            finish(it);
+            return NULL;
+        }
+        if (!it->finished && fill(it) < 0) {
+            finish(it);
+            return NULL;
+        }
+        if (lsm_chunk_empty(&it->ch)) {
+            if (it->ch.error) /* cannot happen: an error with no item is raised at once */
+                lsm_chunk_raise_error(&it->ch);
+            else
+                *end = 1;
+            finish(it);
+            return NULL;
+        }
     }
-    if (db_enter(owner) < 0) return NULL;
-    it->busy = 1;
-    lsmlog_db_iter *cit = it->it;
-    int first = !it->started, reverse = it->reverse, rc, valid;
-    Py_BEGIN_ALLOW_THREADS
-    if (first)
-        rc = reverse ? lsmlog_db_iter_last(cit) : lsmlog_db_iter_first(cit);
-    else
-        rc = reverse ? lsmlog_db_iter_prev(cit) : lsmlog_db_iter_next(cit);
-    valid = rc == LSMLOG_OK && lsmlog_db_iter_valid(cit);
-    Py_END_ALLOW_THREADS
-    db_leave(owner);
-    it->busy = 0;
-    it->started = 1;
-    if (rc != LSMLOG_OK) return lsm_raise(lsm_state_of((PyObject *)owner), rc);
-    if (!valid) {
-        it->finished = 1;
-        *end = 1;
-        return NULL;
-    }
-    /* The key and value are lent until the next move or close: copy them
-     * first, before anything (a GC-tracked allocation) could run Python
-     * code. Bytes are not GC-tracked. */
-    PyObject *key = NULL, *value = NULL;
-    size_t n;
-    const void *p;
-    if (it->mode != DB_ITER_VALUES) {
-        p = lsmlog_db_iter_key(cit, &n);
-        if (!(key = PyBytes_FromStringAndSize(p, (Py_ssize_t)n))) return NULL;
-        if (it->mode == DB_ITER_KEYS) return key;
-    }
-    p = lsmlog_db_iter_value(cit, &n);
-    value = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
-    if (!value) {
-        Py_XDECREF(key);
-        return NULL;
-    }
-    if (it->mode == DB_ITER_VALUES) return value;
-    return Py_BuildValue("(NN)", key, value);
+    return take(it);
 }
 
 static PyObject *iter_step(db_iter_object *it, PyObject *Py_UNUSED(ignored)) {
@@ -305,6 +406,7 @@ static PyObject *iter_close(db_iter_object *it, PyObject *Py_UNUSED(ignored)) {
 static int iter_clear(PyObject *self) {
     db_iter_object *it = (db_iter_object *)self;
     child_release(&it->h); /* before the reference to the DB goes */
+    lsm_chunk_free(&it->ch);
     Py_CLEAR(it->snap);
     Py_CLEAR(it->h.owner);
     return 0;
@@ -312,6 +414,7 @@ static int iter_clear(PyObject *self) {
 
 static int iter_traverse(PyObject *self, visitproc visit, void *arg) {
     Py_VISIT(((db_iter_object *)self)->snap);
+    Py_VISIT(((db_iter_object *)self)->ch.error);
     return child_traverse(self, visit, arg);
 }
 

@@ -33,12 +33,12 @@ void lsm_sleep_ms(int ms) {
 /* ---- the guard around every core call ---------------------------------- */
 
 int log_enter(log_object *self) {
-    if (self->pid != getpid()) {
+    if (self->pid != lsm_getpid()) {
         module_state *st = lsm_state_of((PyObject *)self);
         PyErr_Format(st->error,
                      "this Log (%R) was opened by process %ld and cannot be used in a forked child "
                      "(process %ld): open the log again in the child",
-                     self->path, (long)self->pid, (long)getpid());
+                     self->path, (long)self->pid, (long)lsm_getpid());
         return -1;
     }
     if (!self->log || self->closing) {
@@ -102,7 +102,7 @@ static PyObject *log_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
         Py_DECREF(pathb);
         return NULL;
     }
-    self->pid = getpid();
+    self->pid = lsm_getpid();
     self->readonly = readonly;
     self->path = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(pathb));
     if (!self->path) {
@@ -134,6 +134,7 @@ static void detach_in_child(log_object *self) {
         log_iter_object *it = self->iters;
         self->iters = it->next;
         it->it = NULL;
+        lsm_chunk_forget(&it->ch);
         it->prev = it->next = NULL;
     }
     self->log = NULL;
@@ -144,7 +145,7 @@ static void detach_in_child(log_object *self) {
  * an exception (the handle is gone either way unless the core said BUSY). */
 static int do_close(log_object *self) {
     if (!self->log) return 0;
-    if (self->pid != getpid()) {
+    if (self->pid != lsm_getpid()) {
         detach_in_child(self);
         return 0;
     }
@@ -195,7 +196,7 @@ static void log_finalize(PyObject *obj) {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
 #endif
-    if (self->pid == getpid() &&
+    if (self->pid == lsm_getpid() &&
         PyErr_ResourceWarning(
             obj, 1, "unclosed lsmlog.Log(%R): close it, or use it in a with block", self->path) < 0)
         PyErr_WriteUnraisable(obj);
@@ -266,9 +267,12 @@ static PyObject *log_append_batch(log_object *self, PyObject *const *args, Py_ss
     }
     int64_t ts = LSMLOG_NOW;
     if (nargs == 2 && !lsm_conv_ts(args[1], &ts)) return NULL;
-    PyObject *seq = PySequence_Fast(args[0], "extend() needs an iterable of bytes-like values");
+    /* A tuple: a list could change under us (another thread, or a __buffer__
+     * method running Python code while the views are taken). Copying a list
+     * costs a few ns per value. */
+    PyObject *seq = PySequence_Tuple(args[0]);
     if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     if (n == 0) {
         Py_DECREF(seq);
         PyErr_SetString(PyExc_ValueError, "an empty batch: extend() needs at least one value");
@@ -282,16 +286,30 @@ static PyObject *log_append_batch(log_object *self, PyObject *const *args, Py_ss
         PyErr_NoMemory();
         goto done;
     }
-    /* The views hold references to their objects, so the list may change
-     * under us while the GIL is released without harm. */
+    /* The tuple holds a reference to every value while the GIL is released:
+     * a bytes object (immutable) is read in place; any other bytes-like
+     * object through a buffer view (views[i].obj NULL: none taken). */
     for (; got < n; got++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, got);
+        PyObject *item = PyTuple_GET_ITEM(seq, got);
+        if (PyBytes_CheckExact(item)) {
+            entries[got].data = PyBytes_AS_STRING(item);
+            entries[got].len = (size_t)PyBytes_GET_SIZE(item);
+            entries[got].ts = ts;
+            continue;
+        }
         if (lsm_get_buffer(item, &views[got], "value") < 0) {
             if (PyErr_ExceptionMatches(PyExc_TypeError)) {
                 PyErr_Clear();
-                PyErr_Format(PyExc_TypeError,
-                             "extend(): value %zd: a bytes-like object is required, not '%.100s'",
-                             got, Py_TYPE(item)->tp_name);
+                if (PyUnicode_Check(item)) /* lsmlog.Log.extend passes values as they are */
+                    PyErr_Format(PyExc_TypeError,
+                                 "extend(): value %zd: a bytes-like value is required, not str: "
+                                 "encode it, or open the Log with codec='utf-8'",
+                                 got);
+                else
+                    PyErr_Format(PyExc_TypeError,
+                                 "extend(): value %zd: a bytes-like object is required, not "
+                                 "'%.100s'",
+                                 got, Py_TYPE(item)->tp_name);
             }
             goto done;
         }
@@ -310,7 +328,7 @@ static PyObject *log_append_batch(log_object *self, PyObject *const *args, Py_ss
     result = rc == LSMLOG_OK ? PyLong_FromUnsignedLongLong(first) : RAISE(self, rc);
 done:
     for (Py_ssize_t i = 0; i < got; i++)
-        PyBuffer_Release(&views[i]);
+        if (views[i].obj) PyBuffer_Release(&views[i]);
     PyMem_Free(views);
     PyMem_Free(entries);
     Py_DECREF(seq);
@@ -470,16 +488,31 @@ static PyObject *log_wait(log_object *self, PyObject *const *args, Py_ssize_t na
     }
 }
 
-/* iter(start=0, stop=None, since=None, until=None) -> LogIter */
+/* iter(start=0, stop=None, since=None, until=None, record=None, once=False) -> LogIter */
 static PyObject *log_iter(log_object *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"start", "stop", "since", "until", NULL};
+    static char *kwlist[] = {"start", "stop", "since", "until", "record", "once", NULL};
     lsmlog_iter_opts o;
     lsmlog_iter_opts_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O&O&O&O&:iter", kwlist, lsm_conv_u64, &o.start,
-                                     lsm_conv_opt_u64, &o.stop, lsm_conv_opt_i64_min, &o.since,
-                                     lsm_conv_opt_i64_max, &o.until))
+    PyObject *record = Py_None;
+    int once = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O&O&O&O&$Op:iter", kwlist, lsm_conv_u64,
+                                     &o.start, lsm_conv_opt_u64, &o.stop, lsm_conv_opt_i64_min,
+                                     &o.since, lsm_conv_opt_i64_max, &o.until, &record, &once))
         return NULL;
-    return lsm_iter_open(self, &o);
+    /* Records are made as tuple.__new__ makes them for a subclass: tp_alloc,
+     * then the items. So a subclass that adds nothing to a tuple's layout
+     * (a NamedTuple: __slots__ = ()). */
+    if (record != Py_None &&
+        !(PyType_Check(record) && PyType_IsSubtype((PyTypeObject *)record, &PyTuple_Type) &&
+          ((PyTypeObject *)record)->tp_basicsize == PyTuple_Type.tp_basicsize &&
+          ((PyTypeObject *)record)->tp_itemsize == PyTuple_Type.tp_itemsize)) {
+        PyErr_Format(PyExc_TypeError,
+                     "record must be None or a subclass of tuple with no fields of its own "
+                     "(a NamedTuple), not %R",
+                     record);
+        return NULL;
+    }
+    return lsm_iter_open(self, &o, record == Py_None ? NULL : (PyTypeObject *)record, once);
 }
 
 /* ---- attributes --------------------------------------------------------- */
@@ -530,7 +563,10 @@ static PyMethodDef log_methods[] = {
     {"truncate_before", (PyCFunction)log_truncate_before, METH_O, "truncate_before(offset)"},
     {"retain", FASTCALL(log_retain), "retain(max_bytes, max_age_ms) -> segments dropped"},
     {"verify", (PyCFunction)log_verify, METH_NOARGS, "verify() -> records checked"},
-    {"iter", KWCALL(log_iter), "iter(start=0, stop=None, since=None, until=None) -> LogIter"},
+    {"iter", KWCALL(log_iter),
+     "iter(start=0, stop=None, since=None, until=None, *, record=None, once=False) -> LogIter: "
+     "steps give (offset, timestamp, bytes) tuples, or instances of `record` (a tuple subclass "
+     "such as a NamedTuple of three fields); with once=True the first end or error closes it"},
     {"close", (PyCFunction)log_close, METH_NOARGS, "close()"},
     {NULL, NULL, 0, NULL},
 };

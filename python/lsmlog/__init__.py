@@ -14,7 +14,7 @@ See docs/python.md.
 
 from . import _lsmlog
 from ._db import DB, DBItemsView, DBKeysView, DBValuesView, Snapshot, WriteBatch
-from ._log import Log, LogStats, Record, Recovery
+from ._log import Log, LogStats, Record, RecordIterator, Recovery
 from ._lsmlog import CorruptionError, Error, LockedError, ReadOnlyError
 from .codecs import Codec
 
@@ -23,6 +23,7 @@ __version__: str = _lsmlog.VERSION
 __all__ = [
     "Log",
     "Record",
+    "RecordIterator",
     "Recovery",
     "LogStats",
     "DB",

@@ -180,13 +180,22 @@ class _Reader(Mapping[Any, Any]):
         """The values; the same arguments as ``keys``."""
         return DBValuesView(self, _Range(self, start, stop, prefix, reverse))
 
-    def _scan(self, rng: "_Range", mode: int) -> Generator[Any, None, None]:
+    def _scan(self, rng: "_Range", mode: int) -> Iterator[Any]:
         # the iterator is opened now, not at the generator's first step: it
         # sees the DB as of this call
-        it = self._raw.iter(
-            start=rng.start, stop=rng.stop, prefix=rng.prefix, reverse=rng.reverse, snapshot=self._snap, mode=mode
+        it: Iterator[Any] = self._raw.iter(
+            start=rng.start,
+            stop=rng.stop,
+            prefix=rng.prefix,
+            reverse=rng.reverse,
+            snapshot=self._snap,
+            mode=mode,
+            once=True,
         )
-        return _decoded(it, mode, self._key_codec, self._value_codec)
+        kc, vc = self._key_codec, self._value_codec
+        if (kc is None or mode == _VALUES) and (vc is None or mode == _KEYS):
+            return it  # nothing to decode: the C iterator itself, no Python code per item
+        return _decoded(it, mode, kc, vc)
 
 
 def _decoded(it: Any, mode: int, kc: Optional[Codec], vc: Optional[Codec]) -> Generator[Any, None, None]:

@@ -17,10 +17,12 @@ from typing import (
     AsyncGenerator,
     Generator,
     Iterable,
+    Iterator,
     List,
     NamedTuple,
     NoReturn,
     Optional,
+    Protocol,
     Tuple,
     Union,
     overload,
@@ -32,7 +34,7 @@ from .codecs import Codec, CodecArg, JsonCodec, resolve
 if TYPE_CHECKING:
     import pandas  # type: ignore[import, unused-ignore]
 
-__all__ = ["Log", "Record", "Recovery", "LogStats"]
+__all__ = ["Log", "Record", "RecordIterator", "Recovery", "LogStats"]
 
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -54,6 +56,14 @@ class Record(NamedTuple):
     offset: int
     timestamp: int
     value: Any
+
+
+class RecordIterator(Iterator[Record], Protocol):
+    """What ``read()`` returns: an iterator of Records that can be closed
+    early (``close()``: later steps end). It ends for good at the end of the
+    log as it reaches it."""
+
+    def close(self) -> None: ...
 
 
 class Recovery(NamedTuple):
@@ -291,11 +301,11 @@ class Log:
         except TypeError:
             raise TypeError(f"extend() takes an iterable of values, not {type(values).__name__}") from None
         if self._codec is None:
-            batch = [self._encode(v) for v in it]
-        else:
-            encode = self._codec.encode
-            batch = [encode(v) for v in it]
-        return self._raw.append_batch(batch, timestamp)
+            # as they are: the extension takes bytes-like values (and refuses
+            # a str with the same advice as append)
+            return self._raw.append_batch(values if type(values) in (list, tuple) else it, timestamp)
+        encode = self._codec.encode
+        return self._raw.append_batch([encode(v) for v in it], timestamp)
 
     def flush(self) -> None:
         """Hands buffered records to the OS (durability 'buffered')."""
@@ -369,19 +379,26 @@ class Log:
         *,
         since: Optional[int] = None,
         until: Optional[int] = None,
-    ) -> Generator[Record, None, None]:
+    ) -> RecordIterator:
         """Records with ``start <= offset < stop``; with ``since``, from the
         first record stamped ``>= since``; with ``until``, up to the first
         record stamped ``>= until`` (a range of positions, as Kafka's
-        offsetsForTimes). Ends at the end of the log as it reaches it."""
+        offsetsForTimes). Ends at the end of the log as it reaches it.
+        The iterator closes at its end, when garbage collected, or with
+        ``close()``; closing the Log closes it (its next step: ValueError)."""
         s = _offset("start", start)
         e = None if stop is None else _offset("stop", stop)
         t0 = None if since is None else _timestamp("since", since)
         t1 = None if until is None else _timestamp("until", until)
-        it = self._raw.iter(start=s, stop=e, since=t0, until=t1)
-        return _records(it, self._decoder())
+        decode = self._decoder()
+        if decode is None:
+            # The C iterator itself: it builds the Records and closes at the
+            # end, as a generator would, with no Python code per record.
+            it: RecordIterator = self._raw.iter(start=s, stop=e, since=t0, until=t1, record=Record, once=True)
+            return it
+        return _decoded(self._raw.iter(start=s, stop=e, since=t0, until=t1, once=True), decode)
 
-    def __iter__(self) -> Generator[Record, None, None]:
+    def __iter__(self) -> RecordIterator:
         return self.read()
 
     def offset_for_time(self, timestamp: int) -> Optional[int]:
@@ -398,7 +415,7 @@ class Log:
         GIL released and answers Ctrl-C (KeyboardInterrupt)."""
         t = _timeout(timeout)
         s = self._raw.bounds()[1] if start is None else _offset("start", start)
-        it = self._raw.iter(start=s)
+        it = self._raw.iter(start=s, record=Record)
         return _follow(self._raw, it, s, t, self._decoder())
 
     def atail(
@@ -410,7 +427,7 @@ class Log:
         no thread waiting long."""
         t = _timeout(timeout)
         s = self._raw.bounds()[1] if start is None else _offset("start", start)
-        it = self._raw.iter(start=s)
+        it = self._raw.iter(start=s, record=Record)
         return _afollow(self._raw, it, s, t, self._decoder())
 
     def verify(self) -> int:
@@ -467,14 +484,10 @@ class Log:
         return _show.html_table(self)
 
 
-def _records(it: Any, decode: Any) -> Generator[Record, None, None]:
+def _decoded(it: Any, decode: Any) -> Generator[Record, None, None]:
     try:
-        if decode is None:
-            for off, ts, val in it:
-                yield Record(off, ts, val)
-        else:
-            for off, ts, val in it:
-                yield Record(off, ts, decode(val))
+        for off, ts, val in it:
+            yield Record(off, ts, decode(val))
     finally:
         it.close()
 
@@ -513,7 +526,7 @@ def _follow(
                 idle.reset()
                 stuck = False
                 next_off = item[0] + 1
-                yield Record(item[0], item[1], item[2] if decode is None else decode(item[2]))
+                yield item if decode is None else Record(item[0], item[1], decode(item[2]))
                 continue
             left = idle.left()
             if left is not None and left <= 0:
@@ -539,7 +552,7 @@ async def _afollow(
                 idle.reset()
                 stuck = False
                 next_off = item[0] + 1
-                yield Record(item[0], item[1], item[2] if decode is None else decode(item[2]))
+                yield item if decode is None else Record(item[0], item[1], decode(item[2]))
                 continue
             left = idle.left()
             if left is not None and left <= 0:
