@@ -40,8 +40,12 @@ NAMES = {
 }
 PY_WORKLOADS = ["extend", "append", "scan", "range"]
 LUA_WORKLOADS = ["append_batch", "records"]
-# The Core DB goal, as the lead gave it: these workloads at least LevelDB's rate.
-DB_GOAL_WORKLOADS = ["fillseq", "fillrandom", "readrandom"]
+# The Core DB issue's goals: (workload, peer key, peer name, factor): lsmlog's
+# rate at least factor x the peer's, same run. (Write amplification after 10M
+# fillrandom and memory bounds are reported in the tables, not judged here.)
+DB_GOALS = [("fillseq", "leveldb", "LevelDB", 1.5), ("fillseq", "rocksdb", "RocksDB", 2.0),
+            ("fillrandom", "leveldb", "LevelDB", 1.5), ("fillrandom", "rocksdb", "RocksDB", 2.0),
+            ("readrandom", "leveldb", "LevelDB", 1.5), ("readseq", "leveldb", "LevelDB", 1.0)]
 
 
 # ---- loading -----------------------------------------------------------------
@@ -345,14 +349,17 @@ def goals(run: Dict[str, Any]) -> List[Dict[str, Any]]:
     else:
         out.append({"layer": "Core Log", "goal": "(bench_log did not run)", "figure": "—", "met": None})
     kv = run["kv"]
-    db, ldb = kv.get("lsmlog-db"), kv.get("leveldb")
-    for w in DB_GOAL_WORKLOADS:
-        a, b = rate(db, w), rate(ldb, w)
+    db = kv.get("lsmlog-db")
+    for w, key, name, factor in DB_GOALS:
+        peer = kv.get(key)
+        a, b = rate(db, w), rate(peer, w)
+        goal = f"{w} ≥ {factor:g}× {name}" if factor != 1.0 else f"{w} ≥ {name}"
         if a is None or b is None:
-            why = "lsmlog DB " + status_text(db) if a is None else "LevelDB " + status_text(ldb)
-            out.append({"layer": "Core DB", "goal": f"{w} ≥ LevelDB", "figure": f"n/a ({why})", "met": None})
+            why = "lsmlog DB " + status_text(db) if a is None else name + " " + status_text(peer)
+            out.append({"layer": "Core DB", "goal": goal, "figure": f"n/a ({why})", "met": None})
         else:
-            out.append({"layer": "Core DB", "goal": f"{w} ≥ LevelDB", "figure": f"{fmt_rate(a)} vs {fmt_rate(b)} = {a / b:.2f}×", "met": a >= b})
+            out.append({"layer": "Core DB", "goal": goal, "figure": f"{fmt_rate(a)} vs {fmt_rate(b)} = {a / b:.2f}×",
+                        "met": a >= factor * b})
     for src in ("python", "lua"):
         doc = run.get(src)
         if not doc:
@@ -730,8 +737,8 @@ def write_doc(path: str, runs: List[Dict[str, Any]], mach: Dict[str, str], meta:
              md_table(["", ""], [[k, v] for k, v in mach.items()] + [["data directory", meta.get("data_dir", "/tmp")]]), "",
              "## Goals", "",
              md_table(["layer", "goal", "figure (this run)", "verdict"], [[x["layer"], x["goal"], x["figure"], verdict(x["met"])] for x in g]), "",
-             "The Core DB goal is the lead's \"fillseq / fillrandom / readrandom ≥ LevelDB\" (C, same settings as "
-             "below, same run).", ""]
+             "The Core DB goals are the issue's (C, same settings as below, same run); its goal on write "
+             "amplification after 10M fillrandom needs the `--n 10000000` run.", ""]
     if chart_note:
         lines += [f"(Chart not drawn: {chart_note}.)", ""]
     else:
