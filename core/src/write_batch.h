@@ -7,7 +7,8 @@
  * op  := type:u8 key_len:varint32 key value_len:varint32 value   (put, put_ttl)
  *      | type:u8 key_len:varint32 key                            (delete)
  * type: 0 delete, 1 put, 2 put with TTL (value = expire_ms:i64 + user value).
- * Ops get sequence numbers seq, seq+1, ... in order. (docs/format-wal.md) */
+ * Ops get sequence numbers seq, seq+1, ... in order. (docs/format-wal.md,
+ * whose example bytes were printed by this code.) */
 #ifndef LSMLOG_WRITE_BATCH_H
 #define LSMLOG_WRITE_BATCH_H
 
