@@ -30,8 +30,7 @@ void db_set_bg_error(lsmlog_db *db, int rc) {
 }
 
 static int bg_error_status(lsmlog_db *db) {
-    int code = db->bg_error == LSMLOG_E_FAILED ? LSMLOG_E_FAILED : db->bg_error;
-    return st_error(code, "%s: the DB takes no more writes after an earlier failure: %s", db->dir,
+    return st_error(db->bg_error, "%s: the DB takes no more writes after an earlier failure: %s", db->dir,
                     db->bg_msg);
 }
 
