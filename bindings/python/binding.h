@@ -172,6 +172,12 @@ extern PyModuleDef lsmlog_module_def;
 module_state *lsm_state_of(PyObject *obj); /* the state of obj's type's module */
 /* getpid() without a system call: kept, and refreshed in a forked child. */
 pid_t lsm_getpid(void);
+
+/* The finalizer of an unclosed Log or DB handle: a ResourceWarning like an
+ * unclosed file's (not in a forked child, which never owned it), then
+ * close(obj), any pending exception kept as it was. */
+void lsm_finalize_handle(PyObject *obj, pid_t owner_pid, const char *type_name, PyObject *path,
+                         int (*close)(PyObject *obj));
 /* Raises the exception for core status rc (< 0) from the calling thread's
  * lsmlog_errmsg()/lsmlog_errno(); returns NULL. Call it before any other
  * core call on this thread. */

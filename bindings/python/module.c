@@ -327,3 +327,23 @@ PyModuleDef lsmlog_module_def = {
 PyMODINIT_FUNC PyInit__lsmlog(void) {
     return PyModuleDef_Init(&lsmlog_module_def);
 }
+
+void lsm_finalize_handle(PyObject *obj, pid_t owner_pid, const char *type_name, PyObject *path,
+                         int (*close)(PyObject *obj)) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *saved = PyErr_GetRaisedException();
+#else
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+#endif
+    if (owner_pid == lsm_getpid() &&
+        PyErr_ResourceWarning(obj, 1, "unclosed lsmlog.%s(%R): close it, or use it in a with block",
+                              type_name, path) < 0)
+        PyErr_WriteUnraisable(obj);
+    if (close(obj) < 0) PyErr_WriteUnraisable(obj);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(saved);
+#else
+    PyErr_Restore(et, ev, tb);
+#endif
+}

@@ -199,25 +199,13 @@ static PyObject *db_close(db_object *self, PyObject *Py_UNUSED(ignored)) {
 
 /* An unclosed handle is closed by the garbage collector, with a
  * ResourceWarning like an unclosed file's. */
+static int close_for_finalizer(PyObject *obj) {
+    return do_close((db_object *)obj);
+}
+
 static void db_finalize(PyObject *obj) {
     db_object *self = (db_object *)obj;
-    if (!self->db) return;
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *saved = PyErr_GetRaisedException();
-#else
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-#endif
-    if (self->pid == lsm_getpid() &&
-        PyErr_ResourceWarning(
-            obj, 1, "unclosed lsmlog.DB(%R): close it, or use it in a with block", self->path) < 0)
-        PyErr_WriteUnraisable(obj);
-    if (do_close(self) < 0) PyErr_WriteUnraisable(obj);
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(saved);
-#else
-    PyErr_Restore(et, ev, tb);
-#endif
+    if (self->db) lsm_finalize_handle(obj, self->pid, "DB", self->path, close_for_finalizer);
 }
 
 static void db_dealloc(PyObject *obj) {

@@ -187,25 +187,13 @@ static PyObject *log_close(log_object *self, PyObject *Py_UNUSED(ignored)) {
 
 /* An unclosed handle is closed by the garbage collector, with a
  * ResourceWarning like an unclosed file's. */
+static int close_for_finalizer(PyObject *obj) {
+    return do_close((log_object *)obj);
+}
+
 static void log_finalize(PyObject *obj) {
     log_object *self = (log_object *)obj;
-    if (!self->log) return;
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *saved = PyErr_GetRaisedException();
-#else
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-#endif
-    if (self->pid == lsm_getpid() &&
-        PyErr_ResourceWarning(
-            obj, 1, "unclosed lsmlog.Log(%R): close it, or use it in a with block", self->path) < 0)
-        PyErr_WriteUnraisable(obj);
-    if (do_close(self) < 0) PyErr_WriteUnraisable(obj);
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(saved);
-#else
-    PyErr_Restore(et, ev, tb);
-#endif
+    if (self->log) lsm_finalize_handle(obj, self->pid, "Log", self->path, close_for_finalizer);
 }
 
 static void log_dealloc(PyObject *obj) {
