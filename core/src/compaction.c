@@ -5,11 +5,15 @@
  * DB_L0_COMPACT_TRIGGER tables, its oldest table and every table that
  * overlaps what is taken (transitively) are compacted into level 1. Level n >= 1
  * is compacted into n+1 once it holds more than its size (10 MiB for level 1,
- * x10 per level), one table at a time, round robin. The tables of the next
- * level that overlap the input are merged with it; the output is cut into
- * tables of about DB_TABLE_BYTES, only between user keys (so every version of
- * a key stays in one table of a level). A single input table that overlaps
- * nothing below moves down without being rewritten.
+ * x10 per level), one table at a time, round robin in key order (a pointer
+ * per level), widened to the level's other tables that fit inside the key
+ * range of the next level's tables it overlaps. The tables of the next level
+ * that overlap the input are merged with it; the output is cut into tables of
+ * about DB_TABLE_BYTES, or where a table would overlap more than
+ * DB_GRANDPARENT_TABLES tables' bytes of the level below it, and only between
+ * user keys (so every version of a key stays in one table of a level). A
+ * single input table that overlaps nothing below moves down without being
+ * rewritten.
  *
  * What is dropped: an entry hidden by a newer entry of its key that every
  * snapshot sees; a tombstone (or an expired TTL put) that every snapshot sees,
@@ -27,23 +31,23 @@
 
 #define PROGRESS_STEP (1u << 20) /* call the progress callback every MiB read */
 
-static uint64_t level_max_bytes(int level) {
-    uint64_t b = DB_L1_MAX_BYTES;
+static uint64_t level_max_bytes(const lsmlog_db *db, int level) {
+    uint64_t b = db->l1_bytes;
     for (int l = 1; l < level; l++) b *= 10;
     return b;
 }
 
 /* How far over its limit a level is (>= 1: compact it). */
-static double level_score(const version *v, int l) {
+static double level_score(const lsmlog_db *db, const version *v, int l) {
     if (l == 0) return (double)v->nfiles[0] / DB_L0_COMPACT_TRIGGER;
-    return (double)version_level_bytes(v, l) / (double)level_max_bytes(l);
+    return (double)version_level_bytes(v, l) / (double)level_max_bytes(db, l);
 }
 
-static int pick_level(const version *v) {
+static int pick_level(const lsmlog_db *db, const version *v) {
     int best = -1;
     double top = 1.0;
     for (int l = 0; l < DB_LEVELS - 1; l++) {
-        double s = level_score(v, l);
+        double s = level_score(db, v, l);
         if (s >= top) {
             top = s;
             best = l;
@@ -53,8 +57,7 @@ static int pick_level(const version *v) {
 }
 
 int compaction_needed(lsmlog_db *db, const version *v) {
-    (void)db;
-    return pick_level(v) >= 0;
+    return pick_level(db, v) >= 0;
 }
 
 /* ---- key ranges ------------------------------------------------------------ */
@@ -212,6 +215,31 @@ static void out_abandon(outputs *o) {
     }
 }
 
+/* LevelDB's grandparent rule: an output table is cut before it overlaps more
+ * than DB_GRANDPARENT_TABLES tables' bytes of the level below its own, so
+ * that compacting it later reads a bounded amount. */
+typedef struct grandparents {
+    table_file *const *files; /* the level below the output, sorted by key */
+    size_t n, i;              /* files[i..]: not yet passed */
+    uint64_t overlap, limit;  /* bytes of passed files the current output spans */
+    int seen;                 /* a key went into the current output */
+} grandparents;
+
+/* Called with each new user key of the output, in order, and whether the
+ * output table is full: whether the table should end before this key. */
+static int gp_cut(grandparents *g, const uint8_t *k, size_t klen, int full) {
+    while (g->i < g->n) {
+        const file_meta *m = &g->files[g->i]->meta;
+        if (ukey_cmp(k, klen, m->largest, m->largest_len - 8) <= 0) break;
+        if (g->seen) g->overlap += m->size;
+        g->i++;
+    }
+    g->seen = 1;
+    if (!full && g->overlap <= g->limit) return 0;
+    g->overlap = 0;
+    return 1;
+}
+
 /* Merges inputs (tables of `level` and of `out`, which is level+1, or level
  * itself for a rewrite in place) into new tables of `out` and installs the
  * result. work_mu held. */
@@ -242,6 +270,11 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
     uint8_t *tomb = NULL;
     size_t tomb_cap = 0;
     uint64_t entries = 0;
+    grandparents gp = {.limit = DB_GRANDPARENT_TABLES * db->table_bytes};
+    if (out + 1 < DB_LEVELS) {
+        gp.files = v->files[out + 1];
+        gp.n = v->nfiles[out + 1];
+    }
 
     if (rc == LSMLOG_OK) rc = iiter_seek_to_first(m);
     while (rc == LSMLOG_OK && iiter_valid(m)) {
@@ -291,7 +324,8 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
                 vl = 0;
             }
             int new_key = !have_last || ukey_cmp(k, ul, last_out, last_len) != 0;
-            if (o.b && new_key && sst_builder_file_size(o.b) >= DB_TABLE_BYTES) rc = out_finish(&o);
+            if (new_key && gp_cut(&gp, k, ul, o.b && sst_builder_file_size(o.b) >= db->table_bytes) && o.b)
+                rc = out_finish(&o);
             if (rc == LSMLOG_OK && !o.b) rc = out_open(&o);
             if (rc == LSMLOG_OK) rc = sst_builder_add(o.b, k, kl, val, vl);
             if (rc == LSMLOG_OK && new_key) {
@@ -326,8 +360,11 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
             if (v->files[out][j] == t) l = out;
         rc = vedit_delete_file(&e, l, t->meta.number);
     }
-    if (rc == LSMLOG_OK) rc = vset_apply(db->vs, &e);
-    if (rc) out_abandon(&o);
+    /* once vset_apply is tried, the edit may be in the manifest even if it
+     * failed (its fsync did): the outputs stay (orphans go at the next open) */
+    int tried = rc == LSMLOG_OK;
+    if (tried) rc = vset_apply(db->vs, &e);
+    if (rc && !tried) out_abandon(&o);
     vedit_free(&e);
     if (rc == LSMLOG_OK) {
         pthread_mutex_lock(&db->mu);
@@ -359,13 +396,62 @@ static int trivial_move(lsmlog_db *db, int level, const table_file *t) {
     return rc;
 }
 
+/* Where the level's next background compaction starts: after user key k. */
+static void set_compact_ptr(lsmlog_db *db, int level, const uint8_t *k, size_t len) {
+    uint8_t *p = lm_realloc(db->compact_ptr[level], len ? len : 1);
+    if (!p) return; /* out of memory: the pointer stays (only fairness suffers) */
+    memcpy(p, k, len);
+    db->compact_ptr[level] = p;
+    db->compact_ptr_len[level] = len;
+}
+
+/* LevelDB's input expansion: takes in every table of `level` that lies within
+ * the key range of the whole compaction, when that does not pull in more
+ * tables of the next level and the compaction stays under
+ * DB_EXPAND_LIMIT_TABLES tables' bytes: the next level's tables are read anyway, so more
+ * moves down for the same rewrite. `first` grows in place. */
+static int expand_inputs(const lsmlog_db *db, const version *v, int level, tlist *first, const tlist *below) {
+    tlist all = {0}, wider = {0}, wider_below = {0};
+    ukey_range r;
+    int rc = LSMLOG_OK;
+    for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&all, first->v[i]);
+    for (size_t i = 0; rc == LSMLOG_OK && i < below->n; i++) rc = tlist_push(&all, below->v[i]);
+    if (rc == LSMLOG_OK) {
+        tlist_range(&all, &r);
+        rc = add_overlapping(&wider, v, level, &r);
+    }
+    if (rc == LSMLOG_OK && wider.n > first->n &&
+        tlist_bytes(&wider) + tlist_bytes(below) < DB_EXPAND_LIMIT_TABLES * db->table_bytes) {
+        tlist_range(&wider, &r);
+        rc = add_overlapping(&wider_below, v, level + 1, &r);
+        if (rc == LSMLOG_OK && wider_below.n == below->n) {
+            tlist t = *first;
+            *first = wider;
+            wider = t;
+        }
+    }
+    lm_free(all.v);
+    lm_free(wider.v);
+    lm_free(wider_below.v);
+    return rc;
+}
+
 /* Compacts the tables `first` of `level` (with what overlaps them in the
- * next level) one level down. */
+ * next level) one level down. A background compaction (allow_move) of level
+ * n >= 1 also widens `first` (expand_inputs) and moves the level's pointer. */
 static int compact_level(lsmlog_db *db, const version *v, int level, tlist *first, progress *pr, int allow_move) {
     ukey_range r;
     tlist_range(first, &r);
     tlist in = {0};
     int rc = LSMLOG_OK;
+    if (allow_move && level > 0) {
+        tlist below = {0};
+        rc = add_overlapping(&below, v, level + 1, &r);
+        if (rc == LSMLOG_OK && below.n) rc = expand_inputs(db, v, level, first, &below);
+        lm_free(below.v);
+        tlist_range(first, &r);
+        if (rc == LSMLOG_OK) set_compact_ptr(db, level, r.hi, r.hi_len);
+    }
     for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&in, first->v[i]);
     size_t before = in.n;
     if (rc == LSMLOG_OK) rc = add_overlapping(&in, v, level + 1, &r);
@@ -417,18 +503,32 @@ static int pick_level0(const version *v, tlist *first) {
     return rc;
 }
 
+/* Level n >= 1: the table after the one compacted last time, in key order,
+ * round the level (LevelDB's compact pointer). The level sweeps its key
+ * space, so the table taken is where the level has gathered data longest:
+ * the most bytes moved down per byte of the next level rewritten. */
+static table_file *pick_next(lsmlog_db *db, const version *v, int level) {
+    size_t i = 0;
+    if (db->compact_ptr[level])
+        while (i < v->nfiles[level]) {
+            const file_meta *m = &v->files[level][i]->meta;
+            if (ukey_cmp(m->largest, m->largest_len - 8, db->compact_ptr[level], db->compact_ptr_len[level]) > 0)
+                break;
+            i++;
+        }
+    return v->files[level][i == v->nfiles[level] ? 0 : i];
+}
+
 int compaction_run_one(lsmlog_db *db) {
     version *v = vset_current(db->vs);
-    int level = pick_level(v), rc = LSMLOG_NOTFOUND;
+    int level = pick_level(db, v), rc = LSMLOG_NOTFOUND;
     if (level >= 0) {
         tlist first = {0};
         rc = LSMLOG_OK;
         if (level == 0) {
             rc = pick_level0(v, &first);
         } else {
-            size_t i = (size_t)db->compact_level_next[level] % v->nfiles[level];
-            db->compact_level_next[level] = (int)((i + 1) % v->nfiles[level]);
-            rc = tlist_push(&first, v->files[level][i]);
+            rc = tlist_push(&first, pick_next(db, v, level));
         }
         progress pr = {0};
         if (rc == LSMLOG_OK) rc = compact_level(db, v, level, &first, &pr, 1);

@@ -43,6 +43,13 @@ void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx) {
     db->clock_ctx = ctx;
 }
 
+void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes) {
+    pthread_mutex_lock(&db->work_mu);
+    db->l1_bytes = l1_bytes;
+    db->table_bytes = table_bytes;
+    pthread_mutex_unlock(&db->work_mu);
+}
+
 uint64_t db_oldest_snapshot(lsmlog_db *db) {
     return db->snaps.next != &db->snaps ? db->snaps.next->seq : db->last_seq;
 }
@@ -737,6 +744,7 @@ static void db_free(lsmlog_db *db) {
     pthread_mutex_destroy(&db->tables_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
+    for (int l = 0; l < LSMLOG_DB_LEVELS; l++) lm_free(db->compact_ptr[l]);
     lm_free(db->dir);
     lm_free(db);
 }
@@ -832,6 +840,8 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
     }
     db->opts = o;
     db->lock_fd = -1;
+    db->l1_bytes = DB_L1_MAX_BYTES;
+    db->table_bytes = DB_TABLE_BYTES;
     pthread_mutex_init(&db->work_mu, NULL);
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->tables_mu, NULL);

@@ -26,6 +26,8 @@
 #define DB_L0_STOP 12               /* writers wait while level 0 holds this many */
 #define DB_L1_MAX_BYTES (10u << 20) /* level 1's size; each level below is 10x */
 #define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
+#define DB_GRANDPARENT_TABLES 10 /* ...or where they would overlap this many tables' bytes two levels down */
+#define DB_EXPAND_LIMIT_TABLES 25 /* a compaction widens its inputs up to this many tables' bytes */
 #define DB_WAL_SEGMENT_BYTES (64u << 20)
 #define DB_GROUP_MAX_BYTES (1u << 20) /* group commit merges batches up to this size */
 #define DB_MAX_VALUE DB_WAL_SEGMENT_BYTES /* a larger value fits no WAL segment: refused before any copy */
@@ -78,7 +80,13 @@ struct lsmlog_db {
     int bg_error;           /* sticky: a failed flush, compaction or WAL fsync */
     char bg_msg[512];
     char group_msg[512]; /* the leader's error, for the rest of its group */
-    int compact_level_next[LSMLOG_DB_LEVELS]; /* round-robin cursor per level (file index) */
+    /* the shape of the levels (DB_L1_MAX_BYTES, DB_TABLE_BYTES unless a
+     * test set a smaller one with db_set_shape; read under work_mu) */
+    uint64_t l1_bytes, table_bytes;
+    /* per level, the largest user key compacted last (compaction.c's round
+     * robin; work_mu); NULL: start from the first table */
+    uint8_t *compact_ptr[LSMLOG_DB_LEVELS];
+    size_t compact_ptr_len[LSMLOG_DB_LEVELS];
 
     /* read-only handles: what the view was built from */
     uint64_t ro_manifest, ro_manifest_end, ro_wal_next;
@@ -127,6 +135,11 @@ int64_t db_now(const lsmlog_db *db);
  * sleeping). It governs put_ttl, reads and compaction; a batch's TTL puts
  * take the wall clock when they are added. Call before using the DB. */
 void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx);
+
+/* Test hook: level 1's size and the compaction output tables' size (the
+ * grandparent and expansion limits follow the latter), so that a test's few
+ * hundred KiB spread over several levels. Takes work_mu. */
+void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes);
 
 /* ---- db_read.c ----------------------------------------------------------- */
 
