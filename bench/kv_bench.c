@@ -78,6 +78,7 @@ typedef struct sample {
     double peak_rss;    /* bytes, VmHWM during the workload */
     double write_bytes; /* bytes, /proc/self/io write_bytes delta; < 0: unknown */
     double disk_bytes;  /* bytes, du of the store's directory after the workload */
+    double anon_bytes;  /* bytes, anonymous memory (RssAnon) after the workload less before the open */
 } sample;
 
 typedef struct result {
@@ -91,6 +92,7 @@ static uint32_t *g_perm; /* fillrandom's key order */
 static char *g_readkeys; /* READS keys, formatted before the clock starts */
 static uint8_t *g_found; /* seekrandom: the key found, per op */
 static int g_rss_reset_ok = 1;
+static double g_anon_base; /* RssAnon before the store was opened */
 static char g_base[4096];
 static int g_keep;
 
@@ -126,6 +128,14 @@ static void meter_stop(const meter *m, sample *s, double secs, const char *dir) 
     double wb1 = bu_io_write_bytes();
     s->write_bytes = m->wb0 >= 0 && wb1 >= 0 ? wb1 - m->wb0 : -1;
     s->disk_bytes = bu_du(dir);
+    double anon = bu_status_bytes("RssAnon");
+    s->anon_bytes = anon >= 0 && g_anon_base >= 0 ? anon - g_anon_base : NAN;
+}
+
+/* Opens the store, noting the anonymous memory before it. */
+static void *open_store(const kv_peer *p, const char *dir, int mode, uint64_t n) {
+    g_anon_base = bu_status_bytes("RssAnon");
+    return p->open(dir, mode, n);
 }
 
 /* ---- workloads ---------------------------------------------------------------- */
@@ -234,7 +244,7 @@ static void run_peer(const kv_peer *p, uint64_t n, uint64_t reads, int reps, uin
         if (p->modes & KV_MODE_KV) {
             fprintf(stderr, "  [%s %d/%d] fillseq\n", p->name, rep + 1, reps);
             fresh_dir(dir, sizeof dir, p->name, "seq", rep);
-            void *h = p->open(dir, KV_MODE_KV, n);
+            void *h = open_store(p, dir, KV_MODE_KV, n);
             bu_syncfs(g_base);
             meter_start(&m);
             record(res, W_FILLSEQ, n, &m, run_writes(p, h, W_FILLSEQ, n, &rng), dir);
@@ -244,7 +254,7 @@ static void run_peer(const kv_peer *p, uint64_t n, uint64_t reads, int reps, uin
             fprintf(stderr, "  [%s %d/%d] fillrandom, overwrite, readrandom, readseq, seekrandom\n",
                     p->name, rep + 1, reps);
             fresh_dir(dir, sizeof dir, p->name, "random", rep);
-            h = p->open(dir, KV_MODE_KV, n);
+            h = open_store(p, dir, KV_MODE_KV, n);
             bu_syncfs(g_base);
             meter_start(&m);
             record(res, W_FILLRANDOM, n, &m, run_writes(p, h, W_FILLRANDOM, n, &rng), dir);
@@ -267,7 +277,7 @@ static void run_peer(const kv_peer *p, uint64_t n, uint64_t reads, int reps, uin
         if (p->modes & KV_MODE_LOG) {
             fprintf(stderr, "  [%s %d/%d] log-shaped append, scan\n", p->name, rep + 1, reps);
             fresh_dir(dir, sizeof dir, p->name, "log", rep);
-            void *h = p->open(dir, KV_MODE_LOG, n);
+            void *h = open_store(p, dir, KV_MODE_LOG, n);
             bu_syncfs(g_base);
             meter_start(&m);
             record(res, W_LOG_APPEND, n, &m, run_writes(p, h, W_LOG_APPEND, n, &rng), dir);
@@ -293,18 +303,18 @@ static double med_of(const result *r, size_t field_offset) {
 static void print_peer(const kv_peer *p, const result *res) {
     const double mib = 1024.0 * 1024.0;
     printf("\n%s %s — %s\n", p->name, p->version(), p->settings);
-    printf("  %-36s %12s %10s %9s %9s %11s %9s\n", "workload", "ops/s", "us/op", "MB/s", "peak RSS",
-           "written", "on disk");
+    printf("  %-36s %12s %10s %9s %9s %9s %11s %9s\n", "workload", "ops/s", "us/op", "MB/s", "peak RSS",
+           "anon", "written", "on disk");
     for (int w = 0; w < W_COUNT; w++) {
         const result *r = &res[w];
         if (!r->nruns) continue;
         double secs = MED(r, secs), wb = MED(r, write_bytes);
         char wbuf[32] = "n/a";
         if (wb >= 0) snprintf(wbuf, sizeof wbuf, "%.1f MiB", wb / mib);
-        printf("  %-36s %12.0f %10.3f %9.1f %5.0f MiB %11s %5.0f MiB\n", g_wl[w].label,
+        printf("  %-36s %12.0f %10.3f %9.1f %5.0f MiB %5.0f MiB %11s %5.0f MiB\n", g_wl[w].label,
                (double)r->ops / secs, secs * 1e6 / (double)r->ops,
-               (double)r->ops * KV_BYTES_PER_OP / secs / 1e6, MED(r, peak_rss) / mib, wbuf,
-               MED(r, disk_bytes) / mib);
+               (double)r->ops * KV_BYTES_PER_OP / secs / 1e6, MED(r, peak_rss) / mib,
+               MED(r, anon_bytes) / mib, wbuf, MED(r, disk_bytes) / mib);
     }
 }
 
@@ -346,6 +356,8 @@ static void json_peer(FILE *f, const kv_peer *p, const result *res, const double
         json_num(f, wb >= 0 ? wb : NAN);
         fprintf(f, ", \"disk_bytes\": ");
         json_num(f, MED(r, disk_bytes));
+        fprintf(f, ", \"anon_bytes\": ");
+        json_num(f, MED(r, anon_bytes));
         fprintf(f, ", \"runs_seconds\": [");
         for (int i = 0; i < r->nruns; i++) {
             if (i) fputs(", ", f);
@@ -459,6 +471,9 @@ int kv_bench_main(const char *prog, int argc, char **argv, const kv_peer *const 
     g_readkeys = malloc(reads * BU_KEY_LEN);
     g_found = malloc(reads * BU_KEY_LEN);
     if (!g_pool || !g_perm || !g_readkeys || !g_found) bu_die("%s: out of memory", prog);
+    /* touched now, so that the anonymous memory measured for a store is its own */
+    memset(g_readkeys, 0, reads * BU_KEY_LEN);
+    memset(g_found, 0, reads * BU_KEY_LEN);
     bu_fill_random(g_pool, POOL_BYTES + VALUE_LEN, seed);
     {
         uint64_t s = seed ^ 0x5065726d; /* Fisher-Yates */
