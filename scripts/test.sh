@@ -59,19 +59,26 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
 fi
 
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
-    # The C tests that run in one process and quickly enough under memcheck
-    # (~20-50x slower): every unit test, the Log and DB API tests, the model
-    # test. The fork-and-kill tests, the fault campaigns and the threaded DB
-    # test run under ASan and TSan above instead. Leaks: only definite ones
-    # fail (a forked child's _exit leaves its threads' stacks "possibly lost").
+    # The C tests under memcheck (~20-50x slower): every unit test, the Log
+    # and DB API tests, the model test, the lock and corruption tests, and the
+    # fork-and-kill and threaded DB tests with fewer kills and operations
+    # (valgrind follows forked children). The fault and power-loss campaigns
+    # run under ASan above instead (thousands of runs). Leaks: only definite
+    # ones fail (a forked child's _exit leaves its threads' stacks "possibly
+    # lost"). An entry "VAR=value test" runs the test with that setting.
     echo "== C tests (valgrind memcheck) =="
     need_pkg valgrind valgrind
     vg_tests=(test_batch test_write_batch test_version_edit test_crc32c test_bloom test_block_cache
               test_index test_env test_version test_memtable test_sst test_db_iter test_log_api
-              test_log_faults test_log_threads test_db_model test_db_api)
+              test_log_faults test_log_threads "DB_STEPS=1500 test_db_model" test_db_api test_log_lock
+              test_log_corruption "CORRUPT_SAMPLES=10 test_db_corruption" "CRASH_KILLS=4 test_db_crash"
+              "THREAD_OPS=2000 test_db_threads")
     vg_failed=0
-    for t in "${vg_tests[@]}"; do
-        if DB_STEPS=1500 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    for entry in "${vg_tests[@]}"; do
+        t=${entry##* }
+        setting=()
+        [ "$t" = "$entry" ] || setting=("${entry% *}")
+        if env "${setting[@]}" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
             "build/$t" >"build/valgrind-$t.log" 2>&1; then
             echo "  $t: clean ($(tail -1 "build/valgrind-$t.log"))"
         else

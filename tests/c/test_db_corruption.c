@@ -304,7 +304,7 @@ static void scan_all(lsmlog_db *db, const trial *t, const view *vw, int reverse,
         size_t kl, vl;
         const char *k = lsmlog_db_iter_key(it, &kl);
         const void *v = lsmlog_db_iter_value(it, &vl);
-        int i = kl == 5 && k[0] == 'c' ? atoi(k + 1) : -1;
+        int i = kl == 5 && k[0] == 'c' ? (int)tu_atoi_n(k + 1, 4) : -1;
         CHECKF(i >= 0 && i < NK, "%s: scan shows an unknown key %.*s", t->what, (int)kl, k);
         /* the keys it passed over must be absent, as far as the gets could tell */
         for (; next != i; next += reverse ? -1 : 1) {

@@ -135,8 +135,8 @@ static void check_scan(lsmlog_db *db, const lsmlog_snapshot *s, const model *m, 
         size_t kl, vl;
         const char *k = lsmlog_db_iter_key(it, &kl);
         const void *v = lsmlog_db_iter_value(it, &vl);
-        int at = atoi(k + 1);
-        CHECKF(kl == 6 && at >= lo && at < hi, "scan key out of range: %.*s", (int)kl, k);
+        int at = kl == 6 ? (int)tu_atoi_n(k + 1, 5) : -1;
+        CHECKF(at >= lo && at < hi, "scan key out of range: %.*s", (int)kl, k);
         /* every key the model shows between the last one and this one must be absent */
         while (i != at) {
             CHECKF(model_visible(&m->v[i], now) != 1, "scan skipped key %d (at %d)", i, at);

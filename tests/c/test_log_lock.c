@@ -65,7 +65,11 @@ static int read_all(int fd, void *p, size_t n, int timeout_ms) {
 }
 
 static void reply_send(int fd, int rc, uint64_t a, uint64_t b) {
-    reply r = {rc, a, b};
+    reply r;
+    memset(&r, 0, sizeof r); /* the padding too: it goes through a pipe */
+    r.rc = rc;
+    r.a = a;
+    r.b = b;
     write_all(fd, &r, sizeof r);
 }
 

@@ -38,6 +38,18 @@ static int tu_cases_skipped;
 static unsigned long tu_checks;
 static const char *tu_current_case = "";
 
+/* The decimal number of exactly the n bytes at s (keys handed out by
+ * iterators are not NUL-terminated), or -1 if one is not a digit. */
+static inline long tu_atoi_n(const char *s, size_t n) {
+    long v = 0;
+    if (n == 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 __attribute__((noreturn)) static inline void tu_fail(const char *file, int line, const char *expr,
                                                      const char *detail) {
     fprintf(stderr, "%s:%d: FAILED in %s/%s: %s\n", file, line, tu_test_name, tu_current_case,
