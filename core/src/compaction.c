@@ -244,11 +244,26 @@ static int gp_cut(grandparents *g, const uint8_t *k, size_t klen, int full) {
  * itself for a rewrite in place) into new tables of `out` and installs the
  * result. work_mu held. */
 static int merge_tables(lsmlog_db *db, const version *v, int level, int out, const tlist *in, progress *pr) {
+    /* the inputs, by level: a level-0 table is a child of the merge on its
+     * own (their ranges overlap); the tables of a level >= 1 (disjoint, in
+     * key order, as the picking keeps them) are one concatenating child */
+    tlist up = {0}, down = {0};
     size_t nk = 0;
-    iiter **kids = lm_calloc(in->n ? in->n : 1, sizeof *kids), *m = NULL;
-    int rc = kids ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
-    for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++)
-        if ((rc = db_table_iter(db, in->v[i], &kids[nk])) == LSMLOG_OK) nk++;
+    int rc = LSMLOG_OK;
+    for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++) {
+        int below = 0;
+        for (size_t j = 0; out != level && j < v->nfiles[out] && !below; j++) below = v->files[out][j] == in->v[i];
+        rc = tlist_push(below ? &down : &up, in->v[i]);
+    }
+    iiter **kids = lm_calloc(in->n + 2, sizeof *kids), *m = NULL;
+    if (rc == LSMLOG_OK && !kids) rc = st_error(LSMLOG_E_NOMEM, "out of memory");
+    if (rc == LSMLOG_OK && level == 0) {
+        for (size_t i = 0; rc == LSMLOG_OK && i < up.n; i++)
+            if ((rc = db_table_iter(db, up.v[i], &kids[nk])) == LSMLOG_OK) nk++;
+    } else if (rc == LSMLOG_OK && up.n) {
+        if ((rc = db_level_iter(db, up.v, up.n, &kids[nk])) == LSMLOG_OK) nk++;
+    }
+    if (rc == LSMLOG_OK && down.n && (rc = db_level_iter(db, down.v, down.n, &kids[nk])) == LSMLOG_OK) nk++;
     if (rc == LSMLOG_OK) {
         rc = merge_iter_new(kids, nk, &m);
         nk = 0;
@@ -348,6 +363,8 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
         if (rc == LSMLOG_OK) rc = iiter_next(m);
     }
     iiter_close(m);
+    lm_free(up.v);
+    lm_free(down.v);
     lm_free(cur);
     lm_free(last_out);
     lm_free(tomb);

@@ -149,6 +149,10 @@ int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out);
 /* An internal iterator over the whole table (for compaction and iterators). */
 int db_table_iter(lsmlog_db *db, table_file *t, iiter **out);
 
+/* A concatenating iterator (iter_level) over tables of one level >= 1,
+ * files[0..n) in key order, disjoint; the array is borrowed. */
+int db_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out);
+
 /* ---- compaction.c -------------------------------------------------------- */
 
 /* Whether the version needs a compaction (the background thread asks). */

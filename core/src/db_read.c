@@ -58,6 +58,10 @@ static int open_level_table(void *ctx, const file_meta *f, iiter **out) {
     return db_table_iter(ctx, t, out);
 }
 
+int db_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out) {
+    return iter_level(files, n, open_level_table, db, out);
+}
+
 /* ---- views ------------------------------------------------------------------- */
 
 /* What a read looks at, each piece referenced: the memtables, the version,
@@ -226,7 +230,7 @@ static int merged_iter(lsmlog_db *db, const lsmlog_snapshot *snap, iiter **out, 
     for (size_t i = v->nfiles[0]; rc == LSMLOG_OK && i > 0; i--)
         if ((rc = db_table_iter(db, v->files[0][i - 1], &kids[n])) == LSMLOG_OK) n++;
     for (int l = 1; rc == LSMLOG_OK && l < DB_LEVELS; l++)
-        if (v->nfiles[l] && (rc = iter_level(v->files[l], v->nfiles[l], open_level_table, db, &kids[n])) == LSMLOG_OK)
+        if (v->nfiles[l] && (rc = db_level_iter(db, v->files[l], v->nfiles[l], &kids[n])) == LSMLOG_OK)
             n++;
     for (int i = 0; i < 2; i++) memtable_unref(mems[i]); /* the memtable iterators hold their own */
     iiter *m = NULL;

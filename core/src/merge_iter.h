@@ -7,10 +7,13 @@
  * two entries the same internal key, so the order only breaks ties that
  * should not happen: an equal key is yielded from the earlier child first.
  *
- * Finding the smallest (largest) child is a linear scan over the children:
- * a version has a handful of memtables and level-0 tables plus one iterator
- * per level — about 20 at most, where a scan of contiguous pointers costs
- * about what a heap's bookkeeping would, and keeps direction switches simple.
+ * The valid children sit in a binary heap on their current keys (cached, so
+ * that a comparison calls no child), smallest first moving forward, largest
+ * first moving backward: a step moves one child and sifts it down, about
+ * 2 log2(n) key comparisons where LevelDB's linear scan makes n - 1 and asks
+ * every child for its key through a function pointer. It matters for a
+ * compaction out of level 0 (each level-0 table is a child) and for reads
+ * while level 0 is full. A direction switch (or a seek) rebuilds the heap.
  *
  * Errors: an error of any child (a table block failing its CRC, an I/O
  * error, a table that will not open) fails the merging iterator at once, with
