@@ -421,6 +421,8 @@ def goals(run: Dict[str, Any], runs: Optional[List[Dict[str, Any]]] = None) -> L
             v = g.get("value")
             unit = g.get("unit", "")
             fig = "n/a" if v is None else f"{v:.2f}{unit}"
+            if g.get("detail"):
+                fig += f" ({g['detail']})"
             out.append({"layer": g["layer"], "goal": g["goal"], "figure": fig, "met": g.get("met")})
     return out
 

@@ -126,9 +126,9 @@ int lsmlog_log_get(lsmlog_log *log, uint64_t offset, int64_t *ts, void **value, 
     rc = LSMLOG_NOTFOUND;
     while (pos < limit) {
         batch_hdr h;
-        int r = load_batch(s, pos, limit, &h, NULL);
-        if (r) {
-            rc = r;
+        const char *what = NULL;
+        if (seg_check_batch_once(s, pos, limit, &h, &what) != 1) {
+            rc = damaged(s, pos, what);
             break;
         }
         if (h.base > offset) break; /* a gap left by repair */

@@ -57,8 +57,44 @@ static segment *seg_new(const char *dir, uint64_t base) {
     return s;
 }
 
+/* Sizes s->checked to the segment: a slot per 16 KiB, 16 to 4096 slots. */
+static void seg_alloc_checked(segment *s) {
+    uint32_t n = 16;
+    while (n < 4096 && (uint64_t)n * 16384 < s->max_len) n *= 2;
+    lm_free(s->checked);
+    s->checked = lm_calloc(n, sizeof *s->checked);
+    s->checked_mask = s->checked ? n - 1 : 0;
+}
+
+static uint32_t checked_slot(const segment *s, uint64_t pos) {
+    uint64_t h = pos * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 40) & s->checked_mask;
+}
+
+int seg_check_batch_once(segment *s, uint64_t pos, uint64_t limit, batch_hdr *h, const char **what) {
+    /* a slot holds (pos + 1) << 32 | values_at (what the body's check
+     * finds besides its validity); positions are < 2^32 - 1 (max_len) */
+    if (s->checked) {
+        uint64_t seen = atomic_load_explicit(&s->checked[checked_slot(s, pos)], memory_order_relaxed);
+        if (seen >> 32 == pos + 1 && limit - pos >= BATCH_HEADER_SIZE && batch_parse_header(s->map + pos, h) == 0 &&
+            h->body_len <= limit - pos - BATCH_HEADER_SIZE && (uint32_t)seen <= h->body_len) {
+            h->values_at = (uint32_t)seen;
+            return 1;
+        }
+    }
+    int v = seg_check_batch(s, pos, limit, 0, h, NULL, what);
+    if (v == 0) {
+        *what = "batch cut off";
+        v = -1;
+    }
+    if (v == 1 && s->checked)
+        atomic_store_explicit(&s->checked[checked_slot(s, pos)], (pos + 1) << 32 | h->values_at, memory_order_relaxed);
+    return v;
+}
+
 void seg_free(segment *s) {
     if (!s) return;
+    lm_free(s->checked);
     env_munmap(s->map, s->max_len);
     env_close(s->fd);
     lm_free(s->idx);
@@ -91,6 +127,7 @@ int seg_create(const char *dir, uint64_t base, uint32_t max_len, int64_t created
     }
     s->max_len = max_len;
     s->created_ms = created_ms;
+    seg_alloc_checked(s);
     *out = s;
     return LSMLOG_OK;
 }
@@ -142,6 +179,7 @@ int seg_open(const char *dir, uint64_t base, segment **out) {
     }
     s->max_len = get_u32(h + 12);
     s->created_ms = get_i64(h + 24);
+    seg_alloc_checked(s);
     return LSMLOG_OK;
 }
 
@@ -157,6 +195,7 @@ int seg_rewrite_header(segment *s, uint32_t max_len, int64_t created_ms, int syn
     if (rc == LSMLOG_OK) {
         s->max_len = max_len;
         s->created_ms = created_ms;
+        seg_alloc_checked(s); /* what was checked is gone */
     }
     return rc;
 }

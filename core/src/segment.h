@@ -5,6 +5,7 @@
 
 #include "batch.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* A sparse index entry, made at the start of a batch (index.c). */
@@ -34,6 +35,16 @@ typedef struct segment {
     uint64_t idx_last_pos; /* position of the last entry, for the interval */
 
     int refs;          /* the log's list + iterators; guarded by the log's mutex */
+
+    /* Batches whose body has passed its checksum, for point reads: a lossy
+     * table of position + 1 (and what the check found: seg_check_batch_once),
+     * slot chosen by a hash of the position (a
+     * collision forgets the older one, which is then checked again). The
+     * bytes of a batch readers were shown never change while the segment
+     * lives, so one check serves every later read. NULL: none (made at
+     * open or create; an allocation failure only costs speed). */
+    atomic_uint_fast64_t *checked;
+    uint32_t checked_mask;
 } segment;
 
 /* "<20 digits>.log" → 1 and *base; else 0. */
@@ -89,6 +100,11 @@ int seg_find_valid(const segment *s, uint64_t from, uint64_t limit, uint64_t min
  * incomplete (runs past limit), -1 damaged; *what says what was wrong. */
 int seg_check_batch(const segment *s, uint64_t pos, uint64_t limit, uint64_t min_off, batch_hdr *h,
                     int64_t *max_ts, const char **what);
+
+/* seg_check_batch for a read of a published batch (pos < the published
+ * size, so complete): the body's checksum is verified only the first time
+ * (s->checked remembers it). 1 valid, -1 damaged (*what says what). */
+int seg_check_batch_once(segment *s, uint64_t pos, uint64_t limit, batch_hdr *h, const char **what);
 
 /* Describes one checked batch to the segment: timestamps, end, index. */
 void seg_note_batch(segment *s, uint64_t pos, const batch_hdr *h, int64_t max_ts);
