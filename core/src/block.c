@@ -230,6 +230,11 @@ int block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen) {
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo + 1) / 2;
         uint32_t off = restart_at(b, mid);
+        /* the next probe is one of two entries: ask for both now, so that
+         * their cache misses overlap this probe's */
+        uint32_t up = mid + (hi - mid + 1) / 2, down = lo + (mid - lo) / 2;
+        if (up < hi + 1 && up != mid) __builtin_prefetch(b->data + restart_at(b, up));
+        if (down < mid && down != lo) __builtin_prefetch(b->data + restart_at(b, down));
         entry_hdr h;
         if (decode_hdr(it, off, &h)) return it->status;
         if (h.shared != 0) return fail(it, corrupt(&it->loc, "restart entry shares a prefix", off));
