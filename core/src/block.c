@@ -245,6 +245,9 @@ int block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen) {
         else
             hi = mid - 1;
     }
+    /* the run is read from its start: ask for its cache lines at once */
+    uint32_t run = restart_at(b, lo), run_end = lo + 1 < b->nrestarts ? restart_at(b, lo + 1) : b->restarts_at;
+    for (uint32_t at = run; at < run_end; at += 64) __builtin_prefetch(b->data + at);
     to_restart(it, lo);
     for (;;) {
         if (parse_next(it)) return it->status;
