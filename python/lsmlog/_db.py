@@ -103,12 +103,14 @@ class _Reader(Mapping[Any, Any]):
     _value_codec: Optional[Codec]
     _ek: Callable[[Any], Any]
     _ev: Callable[[Any], Any]
+    _plain: bool  # no codecs: a bytes key goes to the extension as it is
 
     def _setup_codecs(self, key_codec: Optional[Codec], value_codec: Optional[Codec]) -> None:
         self._key_codec = key_codec
         self._value_codec = value_codec
         self._ek = _encoder(key_codec, "key")
         self._ev = _encoder(value_codec, "value")
+        self._plain = key_codec is None and value_codec is None
 
     @property
     def key_codec(self) -> Optional[Codec]:
@@ -125,10 +127,18 @@ class _Reader(Mapping[Any, Any]):
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when it is absent (or expired)."""
+        if self._plain and type(key) is bytes:  # the common case, without a call per step
+            data = self._raw.get(key, self._snap)
+            return default if data is None else data
         data = self._raw.get(self._ek(key), self._snap)
         return default if data is None else self._decode_value(data)
 
     def __getitem__(self, key: Any) -> Any:
+        if self._plain and type(key) is bytes:
+            data = self._raw.get(key, self._snap)
+            if data is None:
+                raise KeyError(key)
+            return data
         data = self._raw.get(self._ek(key), self._snap)
         if data is None:
             raise KeyError(key)
