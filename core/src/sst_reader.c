@@ -1,9 +1,11 @@
 /* sst_reader.c — opening a table, point lookups, and the two-level iterator.
  *
  * At open the footer, index, filter and properties are read, checked and kept
- * in memory for the reader's life; the index is walked once so that every
- * handle in it is known to tile the data region. Data blocks are read on
- * demand, through the block cache when there is one. */
+ * for the reader's life — in the mapping when the file is mapped (so that the
+ * heap does not grow with the number and size of the tables: their pages are
+ * the page cache's to keep or drop), else in memory; the index is walked once
+ * so that every handle in it is known to tile the data region. Data blocks
+ * are read on demand, through the block cache when there is one. */
 #include "sst_reader.h"
 
 #include "alloc.h"
@@ -38,9 +40,10 @@ struct sst_reader {
     uint64_t file_size;
     block_cache *cache; /* borrowed; NULL: no caching */
     sst_cmp_fn cmp;
-    block index;        /* owns its contents */
+    block index;        /* its contents: owned (index.owned) or in the mapping */
     uint64_t index_off; /* its file position, for messages */
-    uint8_t *filter;    /* filter block contents, owned; NULL: no filter */
+    const uint8_t *filter; /* filter block contents (in the mapping or filter_owned); NULL: no filter */
+    uint8_t *filter_owned;
     size_t filter_len;
     sst_props props;   /* keys owned */
     uint64_t data_end; /* the data blocks fill [0, data_end) */
@@ -348,18 +351,26 @@ static int open_table(sst_reader *r) {
                         "%s: footer at byte %llu: block handles do not fit the file", r->path,
                         (unsigned long long)meta_end);
 
-    uint8_t *buf;
-    if ((rc = read_block(r, "index", i_off, i_size, &buf))) return rc;
+    uint8_t *buf = NULL;
+    const uint8_t *data = NULL;
+    rc = r->map ? map_block(r, "index", i_off, i_size, UINT64_MAX, &data) : read_block(r, "index", i_off, i_size, &buf);
+    if (rc) return rc;
     block_loc iloc = {r->path, "index", i_off};
-    if ((rc = block_init(&r->index, buf, (size_t)i_size, &iloc))) {
+    if ((rc = block_init(&r->index, buf ? buf : data, (size_t)i_size, &iloc))) {
         lm_free(buf);
         return rc;
     }
-    r->index.owned = buf;
+    r->index.owned = buf; /* NULL: in the mapping */
     r->index_off = i_off;
 
     if (f_size) {
-        if ((rc = read_block(r, "filter", f_off, f_size, &r->filter))) return rc;
+        if (r->map) {
+            rc = map_block(r, "filter", f_off, f_size, UINT64_MAX, &r->filter);
+        } else {
+            rc = read_block(r, "filter", f_off, f_size, &r->filter_owned);
+            r->filter = r->filter_owned;
+        }
+        if (rc) return rc;
         r->filter_len = (size_t)f_size;
         if (!bloom_filter_ok(r->filter, r->filter_len))
             return corrupt_at(r, "filter", f_off, "bad probe count or size");
@@ -413,7 +424,7 @@ void sst_reader_close(sst_reader *r) {
     }
     env_close(r->fd);
     block_release(&r->index);
-    lm_free(r->filter);
+    lm_free(r->filter_owned);
     sst_props_clear(&r->props);
     lm_free(r->path);
     lm_free(r);
