@@ -48,6 +48,7 @@ build = {
             "core/src/db.c",
             "core/src/db_iter.c",
             "core/src/db_read.c",
+            "core/src/db_repair.c",
             "core/src/dbformat.c",
             "core/src/env.c",
             "core/src/index.c",

@@ -762,7 +762,8 @@ static int l_stats(lua_State *L) {
     return 1;
 }
 
-/* db:recovery() -> what recovery did at open (the write-ahead log's) */
+/* db:recovery() -> what recovery did at open (the write-ahead log's, and
+ * what a repair set aside) */
 static int l_recovery(lua_State *L) {
     lsmlua_push_recovery(L, lsmlog_db_recovery(todb(L, 1)->h));
     return 1;

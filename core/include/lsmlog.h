@@ -271,10 +271,18 @@ typedef struct lsmlog_db_iter lsmlog_db_iter;
  * Replays the write-ahead log; a torn tail of it is cut (lsmlog_db_recovery
  * says what). Errors as lsmlog_log_open: LSMLOG_E_NOENT, LSMLOG_E_IO,
  * LSMLOG_E_LOCKED (another writer), LSMLOG_E_CORRUPT (names file and
- * position; opts->repair salvages the log's valid records), LSMLOG_E_VERSION,
- * LSMLOG_E_INVALID. A read-only handle (opts->readonly) takes no lock, refuses
- * writes with LSMLOG_E_READONLY, and sees what the writer has written (to the
- * OS) each time a read starts. */
+ * position; also a table the manifest names that is missing),
+ * LSMLOG_E_VERSION, LSMLOG_E_INVALID. A damaged table may also be
+ * found later, by the read that meets it (LSMLOG_E_CORRUPT naming the file
+ * and block; never a wrong value). opts->repair (writers only: with
+ * opts->readonly it is LSMLOG_E_INVALID) salvages the log's valid records,
+ * and when a table, the manifest or CURRENT is damaged or missing, rebuilds
+ * the DB at open from the valid tables' whole blocks and the log, setting
+ * the damaged files aside in <path>/lost/ (lsmlog_db_recovery says what was
+ * lost; docs/db.md, "Repair"). A repair of an undamaged DB reads every table
+ * and changes nothing. A read-only handle (opts->readonly) takes no lock,
+ * refuses writes with LSMLOG_E_READONLY, and sees what the writer has
+ * written (to the OS) each time a read starts. */
 LSMLOG_API int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out);
 
 /* Flushes buffered writes, stops the background work and closes. NULL is a
@@ -413,8 +421,11 @@ typedef struct lsmlog_db_stats {
 
 LSMLOG_API int lsmlog_db_get_stats(lsmlog_db *db, lsmlog_db_stats *out);
 
-/* What recovery did when this handle was opened (the write-ahead log's).
- * Borrowed, valid until close. */
+/* What recovery did when this handle was opened: the write-ahead log's
+ * report, and what a repair set aside — dropped_batches then also counts
+ * the table entries lost (as far as the damaged tables' properties tell),
+ * dropped_bytes the bytes of damaged blocks and of tables lost whole, and
+ * message names each damaged file. Borrowed, valid until close. */
 LSMLOG_API const lsmlog_recovery *lsmlog_db_recovery(lsmlog_db *db);
 
 #ifdef __cplusplus

@@ -7,10 +7,13 @@
 #include "alloc.h"
 #include "dbformat.h"
 #include "env.h"
+#include "log_internal.h"
 #include "status.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define WAL_DIR "wal"
@@ -48,6 +51,11 @@ void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes) {
     db->l1_bytes = l1_bytes;
     db->table_bytes = table_bytes;
     pthread_mutex_unlock(&db->work_mu);
+    /* a smaller shape may call for a compaction the background thread,
+     * asleep, decided against with the old one */
+    pthread_mutex_lock(&db->mu);
+    pthread_cond_signal(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
 }
 
 uint64_t db_oldest_snapshot(lsmlog_db *db) {
@@ -141,8 +149,9 @@ static int flush_imm(lsmlog_db *db) {
     }
     vedit_free(&e);
     /* the WAL's records below wal_end are in a table now; a failure here
-     * only keeps some segments longer */
-    if (rc == LSMLOG_OK) lsmlog_log_truncate_before(db->wal, wal_end);
+     * only keeps some segments longer. Not during a repair: until CURRENT
+     * names its manifest, the WAL is still the old state's (db_repair.c) */
+    if (rc == LSMLOG_OK && !db->repair) lsmlog_log_truncate_before(db->wal, wal_end);
     pthread_mutex_lock(&db->mu);
     if (rc == LSMLOG_OK) {
         db->imm = NULL;
@@ -189,9 +198,11 @@ static void *bg_main(void *arg) {
         pthread_mutex_unlock(&db->mu);
         pthread_mutex_lock(&db->work_mu);
         int rc = work == 1 ? flush_imm(db) : compaction_run_one(db);
-        pthread_mutex_unlock(&db->work_mu);
+        /* the failure is recorded before work_mu goes: a manual compaction
+         * waiting for it must find it, not write on after it */
         pthread_mutex_lock(&db->mu);
         if (rc && rc != LSMLOG_NOTFOUND) db_set_bg_error(db, rc);
+        pthread_mutex_unlock(&db->work_mu);
         pthread_cond_broadcast(&db->done_cv);
     }
     pthread_mutex_unlock(&db->mu);
@@ -471,7 +482,12 @@ int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len, const 
     db->manual++;
     pthread_mutex_unlock(&db->mu);
     pthread_mutex_lock(&db->work_mu);
-    rc = compaction_range(db, start, start_len, stop, stop_len, progress, ctx);
+    /* the background may have failed since the flush (a compaction it
+     * started before `manual` was raised): nothing more is written then */
+    pthread_mutex_lock(&db->mu);
+    rc = db->bg_error ? bg_error_status(db) : LSMLOG_OK;
+    pthread_mutex_unlock(&db->mu);
+    if (rc == LSMLOG_OK) rc = compaction_range(db, start, start_len, stop, stop_len, progress, ctx);
     pthread_mutex_unlock(&db->work_mu);
     pthread_mutex_lock(&db->mu);
     db->manual--;
@@ -582,7 +598,7 @@ int lsmlog_db_get_stats(lsmlog_db *db, lsmlog_db_stats *out) {
 }
 
 const lsmlog_recovery *lsmlog_db_recovery(lsmlog_db *db) {
-    return db ? lsmlog_log_recovery(db->wal) : NULL;
+    return db ? db_recovery(db) : NULL;
 }
 
 /* ---- open and close ------------------------------------------------------ */
@@ -731,6 +747,7 @@ int db_refresh(lsmlog_db *db) {
 }
 
 static void db_free(lsmlog_db *db) {
+    db_repair_free(db);
     if (db->wal) lsmlog_log_close(db->wal);
     lsmlog_log_close(db->ro_mlog);
     memtable_unref(db->mem);
@@ -781,33 +798,22 @@ static int open_wal(lsmlog_db *db) {
     return rc;
 }
 
-/* Removes the table files no version names: the output of a flush or a
- * compaction that a crash cut short before its manifest edit, or inputs a
- * crash kept from being removed after it. Only a writer does this, at open,
- * before any flush or compaction of its own can have started; a file that
- * cannot be removed only wastes space. */
-static void remove_orphan_tables(lsmlog_db *db) {
+uint64_t db_table_number(const char *name) {
+    unsigned long long num;
+    char extra, canonical[32];
+    if (name[0] < '0' || name[0] > '9' || sscanf(name, "%llu.sst%c", &num, &extra) != 1) return 0;
+    snprintf(canonical, sizeof canonical, "%06llu.sst", num);
+    return strcmp(canonical, name) == 0 ? (uint64_t)num : 0;
+}
+
+void db_remove_unnamed_tables(lsmlog_db *db) {
     char **names = NULL;
     size_t n = 0;
     if (env_list_dir(db->dir, &names, &n) != LSMLOG_OK) return;
     version *v = vset_current(db->vs);
-    /* a version that names a missing table, or none at all, disagrees with
-     * the files (a damaged or lost manifest): keep every file for a repair */
-    size_t tables = 0, missing = 0;
-    for (int l = 0; l < DB_LEVELS; l++)
-        for (size_t j = 0; j < v->nfiles[l]; j++) {
-            char *p = db_table_path(db, v->files[l][j]->meta.number);
-            tables++;
-            missing += !p || !env_exists(p);
-            lm_free(p);
-        }
-    for (size_t i = 0; tables > 0 && missing == 0 && i < n; i++) {
-        unsigned long long num;
-        char extra, canonical[32];
-        if (names[i][0] < '0' || names[i][0] > '9' || sscanf(names[i], "%llu.sst%c", &num, &extra) != 1) continue;
-        snprintf(canonical, sizeof canonical, "%06llu.sst", num);
-        if (strcmp(canonical, names[i]) != 0) continue; /* not a name the DB makes */
-        int live = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t num = db_table_number(names[i]);
+        int live = !num; /* not a name the DB makes: left alone */
         for (int l = 0; l < DB_LEVELS && !live; l++)
             for (size_t j = 0; j < v->nfiles[l] && !live; j++) live = v->files[l][j]->meta.number == num;
         if (live) continue;
@@ -817,6 +823,27 @@ static void remove_orphan_tables(lsmlog_db *db) {
     }
     version_unref(v);
     env_free_names(names, n);
+}
+
+/* Removes the table files no version names: the output of a flush or a
+ * compaction that a crash cut short before its manifest edit, or inputs a
+ * crash kept from being removed after it. Only a writer does this, at open,
+ * before any flush or compaction of its own can have started; a file that
+ * cannot be removed only wastes space. A version that names a missing
+ * table, or none at all, disagrees with the files (a damaged or lost
+ * manifest): then every file is kept for a repair. */
+static void remove_orphan_tables(lsmlog_db *db) {
+    version *v = vset_current(db->vs);
+    size_t tables = 0, missing = 0;
+    for (int l = 0; l < DB_LEVELS; l++)
+        for (size_t j = 0; j < v->nfiles[l]; j++) {
+            char *p = db_table_path(db, v->files[l][j]->meta.number);
+            tables++;
+            missing += !p || !env_exists(p);
+            lm_free(p);
+        }
+    version_unref(v);
+    if (tables > 0 && missing == 0) db_remove_unnamed_tables(db);
 }
 
 int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out) {
@@ -829,8 +856,11 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
     int rc = check_options(&o);
     if (rc) return rc;
     rc = env_check_dir(path);
-    if (rc == LSMLOG_E_NOENT && o.create && !o.readonly) rc = env_mkdirs(path);
-    else if (rc == LSMLOG_E_NOENT) return st_error(LSMLOG_E_NOENT, "%s: no such DB", path);
+    if (rc == LSMLOG_E_NOENT && (!o.create || o.readonly)) return st_error(LSMLOG_E_NOENT, "%s: no such DB", path);
+    /* a writer makes the directory and its missing parents with durable
+     * names: CURRENT, the manifest and the tables are always fsynced, and
+     * would be lost with an unsynced directory entry all the same */
+    if ((rc == LSMLOG_OK || rc == LSMLOG_E_NOENT) && !o.readonly) rc = log_mkdirs_durable(path);
     if (rc) return rc;
 
     lsmlog_db *db = lm_calloc(1, sizeof *db);
@@ -886,6 +916,14 @@ static int lower_wal_offset(lsmlog_db *db) {
     return rc;
 }
 
+/* 1 if path exists, 0 if not (ENOENT), else the error (LSMLOG_E_IO): a
+ * stat that fails for another reason says nothing either way. */
+static int path_exists(const char *path) {
+    struct stat st;
+    if (env_get_ops()->stat(path, &st) == 0) return 1;
+    return errno == ENOENT ? 0 : st_errno(LSMLOG_E_IO, "stat %s", path);
+}
+
 /* A writer finding no CURRENT would start a new, empty DB: new manifest
  * and table numbers from 1, over whatever files are there. Only right when
  * there are none: the write-ahead log is made after CURRENT (so a crash in
@@ -894,18 +932,21 @@ static int lower_wal_offset(lsmlog_db *db) {
 static int check_current_not_lost(lsmlog_db *db) {
     char *cur = env_join(db->dir, "CURRENT"), *wal = env_join(db->dir, WAL_DIR);
     int rc = cur && wal ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
-    if (rc == LSMLOG_OK && !env_exists(cur)) {
-        int stray = env_exists(wal);
+    int have = rc == LSMLOG_OK ? path_exists(cur) : 1;
+    if (have < 0) rc = have;
+    if (have == 0) {
+        int stray = path_exists(wal);
         char **names = NULL;
         size_t n = 0;
-        if (!stray && env_list_dir(db->dir, &names, &n) == LSMLOG_OK) {
+        if (stray < 0) rc = stray;
+        else if (!stray && (rc = env_list_dir(db->dir, &names, &n)) == LSMLOG_OK) {
             for (size_t i = 0; i < n && !stray; i++) {
                 size_t len = strlen(names[i]);
                 stray = len > 4 && strcmp(names[i] + len - 4, ".sst") == 0;
             }
             env_free_names(names, n);
         }
-        if (stray)
+        if (rc == LSMLOG_OK && stray)
             rc = st_error(LSMLOG_E_CORRUPT, "%s: CURRENT is missing, but the directory holds a DB's files "
                           "(a write-ahead log or tables): refusing to start a new DB over them", cur);
     }
@@ -917,8 +958,10 @@ static int check_current_not_lost(lsmlog_db *db) {
 /* Builds the handle's view: version set, WAL, memtable (replayed). On a
  * read-only handle, also what db_refresh compares against. */
 int db_open_view(lsmlog_db *db) {
-    int rc = db->lock_fd >= 0 ? check_current_not_lost(db) : LSMLOG_OK;
-    if (rc == LSMLOG_OK) rc = vset_open(db->dir, db->opts.create, db->opts.readonly, &db->vs);
+    int rc = db_repair_begin(db); /* with repair, and damage: db->vs is the repaired set */
+    if (rc == LSMLOG_OK && db->lock_fd >= 0 && !db->vs) rc = check_current_not_lost(db);
+    if (rc == LSMLOG_OK && !db->vs) rc = vset_open(db->dir, db->opts.create, db->opts.readonly, &db->vs);
+    if (rc == LSMLOG_OK) rc = db_check_tables(db); /* a missing table: refused (db_repair.c) */
     if (rc == LSMLOG_OK && !db->wal) rc = open_wal(db);
     if (rc == LSMLOG_OK) rc = memtable_new(&db->mem);
     if (rc == LSMLOG_OK) {
@@ -927,6 +970,7 @@ int db_open_view(lsmlog_db *db) {
         rc = replay_wal(db, db->vs->wal_offset, &db->ro_wal_next);
     }
     if (rc == LSMLOG_OK) rc = lower_wal_offset(db);
+    if (rc == LSMLOG_OK) rc = db_repair_end(db);
     return rc;
 }
 
@@ -944,6 +988,7 @@ int lsmlog_db_close(lsmlog_db *db) {
     if (db->bg_started) pthread_join(db->bg, NULL);
     int rc = LSMLOG_OK;
     if (db->wal && db->lock_fd >= 0) rc = lsmlog_log_flush(db->wal);
+    if (rc == LSMLOG_E_FAILED) rc = LSMLOG_OK; /* reported when it happened (as the Log's close does) */
     if (db->wal) {
         int rc2 = lsmlog_log_close(db->wal);
         db->wal = NULL;

@@ -103,6 +103,15 @@ struct lsmlog_db {
     /* stats (under mu, or atomics) */
     uint64_t user_bytes, wal_bytes, flush_bytes, compact_read, compact_write;
     uint64_t flushes, compactions, trivial_moves, stalls, stall_us;
+
+    /* repair (db_repair.c): the work of an open that rebuilds the DB, from
+     * db_repair_begin to db_repair_end; NULL otherwise */
+    struct db_repair *repair;
+    /* what recovery did when a repair rebuilt the DB: the WAL's report and
+     * the repair's together (message: recovery_msg, owned); message NULL:
+     * lsmlog_db_recovery gives the WAL's own */
+    lsmlog_recovery recovery;
+    char *recovery_msg;
 };
 
 /* ---- db.c ---------------------------------------------------------------- */
@@ -127,6 +136,15 @@ int db_flush_pending(lsmlog_db *db);
 
 /* <dir>/<number>.sst; owned (lm_free), NULL when out of memory. */
 char *db_table_path(const lsmlog_db *db, uint64_t number);
+
+/* The number of a table file name the DB makes ("%06llu.sst"), or 0 (never
+ * a table's: numbers start at 1). */
+uint64_t db_table_number(const char *name);
+
+/* Removes the table files in the directory the current version does not
+ * name (a writer: at open, and at the end of a repair). A file that cannot
+ * be removed only wastes space. */
+void db_remove_unnamed_tables(lsmlog_db *db);
 
 /* Now, in ms since the epoch, by the DB's clock. */
 int64_t db_now(const lsmlog_db *db);
@@ -164,5 +182,35 @@ int compaction_run_one(lsmlog_db *db);
 /* Compacts [start, stop) down the levels (work_mu held). */
 int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop,
                      size_t stoplen, lsmlog_progress_fn progress, void *ctx);
+
+/* ---- db_repair.c --------------------------------------------------------- */
+
+/* The first step of a writer's open with opts.repair (before the manifest
+ * is read): checks CURRENT, the manifest and every table; when all are
+ * whole, does nothing. Otherwise salvages the tables (damaged blocks set
+ * aside) and sets db->vs to a version set holding them all in level 0, with
+ * the WAL to be replayed from its start, in a manifest CURRENT does not name
+ * yet. A read-only open with repair is LSMLOG_E_INVALID. */
+int db_repair_begin(lsmlog_db *db);
+
+/* The last step of such an open (the WAL replayed): merges every table and
+ * the replayed writes by internal key into level 1, then points CURRENT at
+ * the new manifest, sets aside the damaged files and composes db->recovery.
+ * A no-op when db_repair_begin found nothing to repair. */
+int db_repair_end(lsmlog_db *db);
+
+/* Frees what the repair holds (db_free). */
+void db_repair_free(lsmlog_db *db);
+
+/* A writer's open: every table the version names is there, else
+ * LSMLOG_E_CORRUPT naming the first missing one. A missing table means the
+ * manifest and the files disagree (a table deleted, or a manifest that lost
+ * edits and names tables compacted away since), and reads could return
+ * older versions from the tables that are there: refused, pointing to
+ * repair. (Read-only handles: LSMLOG_OK; their refresh looks again.) */
+int db_check_tables(lsmlog_db *db);
+
+/* What recovery did at open (lsmlog_db_recovery). */
+const lsmlog_recovery *db_recovery(lsmlog_db *db);
 
 #endif

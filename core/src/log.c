@@ -145,6 +145,19 @@ static int make_dir(const char *path, int sync, size_t *made_from) {
     return rc;
 }
 
+int log_mkdirs_durable(const char *path) {
+    char *p = lm_strdup(path);
+    if (!p) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    size_t from = first_missing(p), n = strlen(p);
+    int rc = env_mkdirs(path);
+    if (rc == LSMLOG_OK) {
+        rc = fsync_parents(p, from);
+        if (from == n) rc = LSMLOG_OK; /* nothing made: only a best effort */
+    }
+    lm_free(p);
+    return rc;
+}
+
 int lsmlog_log_open(const char *path, const lsmlog_options *opts, lsmlog_log **out) {
     if (!path || !out) return st_error(LSMLOG_E_INVALID, "lsmlog_log_open: NULL argument");
     *out = NULL;

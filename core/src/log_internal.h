@@ -99,4 +99,12 @@ size_t log_seg_index(const lsmlog_log *log, uint64_t offset);
 /* Checks a handle for calls that read; 0 or a status. */
 int log_check(const lsmlog_log *log);
 
+/* Creates directory `path` and its missing parents, and fsyncs the parent of
+ * each directory made, so that their names survive power loss (what a Log
+ * in sync durability does at open; the DB does it at every writer's open).
+ * When path exists already its parent is still fsynced, as a best effort
+ * whose failure is not reported: the open that made it may have been cut
+ * short before its fsync. */
+int log_mkdirs_durable(const char *path);
+
 #endif

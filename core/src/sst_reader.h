@@ -84,6 +84,21 @@ int sst_reader_approx_offset(sst_reader *r, const uint8_t *ikey, size_t klen, ui
 
 void sst_reader_get_stats(const sst_reader *r, sst_reader_stats *out);
 
+/* ---- salvage (the DB's repair) ---------------------------------------------
+ * Walks the table's data blocks in order, each on its own: a block that fails
+ * its checksum or does not parse goes to `bad` (its byte position, its size
+ * with the trailer, and the message naming file and block) and none of its
+ * entries is handed out — not even those before the damage; then the walk goes
+ * on with the next block. Every entry of a whole block goes to `entry`, key
+ * and value borrowed for the call. The index was checked at open, so the
+ * blocks' positions are known even when some are damaged. Returns LSMLOG_OK
+ * at the end, the first non-zero status a callback returns, or
+ * LSMLOG_E_IO / LSMLOG_E_NOMEM (which say nothing about the bytes). Blocks are
+ * read past the reader's cache. */
+typedef int (*sst_entry_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+typedef int (*sst_bad_block_fn)(void *ctx, uint64_t off, uint64_t bytes, const char *why);
+int sst_reader_salvage(sst_reader *r, sst_entry_fn entry, sst_bad_block_fn bad, void *ctx);
+
 /* ---- iterator -------------------------------------------------------------
  * A position in the table's entries, in key order. Each move returns the
  * iterator's status: LSMLOG_OK (then sst_iter_valid says whether it is on an

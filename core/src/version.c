@@ -7,6 +7,7 @@
 #include "lsmlog.h"
 #include "status.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,12 +231,28 @@ int vset_read_current(const char *dir, uint64_t *number) {
     return rc;
 }
 
-static int write_current(vset *vs, uint64_t number) {
-    char text[48], *path = env_join(vs->dir, CURRENT_NAME);
-    if (!path) return st_error(LSMLOG_E_NOMEM, "out of memory");
+/* Points CURRENT at manifest `number`: CURRENT.tmp written and fsynced,
+ * renamed over CURRENT, the directory fsynced (env_write_file_atomic's
+ * steps, done here to tell the caller how far they got). *renamed: the
+ * rename was done, so CURRENT names the new manifest now (durably or not:
+ * the directory's fsync may have failed after it). */
+static int write_current(vset *vs, uint64_t number, int *renamed) {
+    char text[48], *path = env_join(vs->dir, CURRENT_NAME), *tmp = env_join(vs->dir, CURRENT_NAME ".tmp");
     int n = snprintf(text, sizeof text, "manifest-%llu\n", (unsigned long long)number);
-    int rc = env_write_file_atomic(vs->dir, path, text, (size_t)n, 1); /* file and directory fsynced */
+    int fd = -1, rc = path && tmp ? LSMLOG_OK : st_error(LSMLOG_E_NOMEM, "out of memory");
+    *renamed = 0;
+    if (rc == LSMLOG_OK) rc = env_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd);
+    if (rc == LSMLOG_OK) {
+        rc = env_pwrite_all(fd, text, (size_t)n, 0, tmp);
+        if (rc == LSMLOG_OK && env_get_ops()->fsync(fd) != 0) rc = st_errno(LSMLOG_E_IO, "fsync %s", tmp);
+        env_close(fd);
+        if (rc == LSMLOG_OK) rc = env_rename(tmp, path);
+        if (rc != LSMLOG_OK) env_get_ops()->unlink(tmp);
+        else *renamed = 1;
+        if (rc == LSMLOG_OK) rc = env_fsync_dir(vs->dir);
+    }
     lm_free(path);
+    lm_free(tmp);
     return rc;
 }
 
@@ -308,11 +325,14 @@ static int new_manifest(vset *vs) {
     env_remove_dir(path); /* leftovers of a crash before CURRENT named it */
     if (rc == LSMLOG_OK) rc = lsmlog_log_open(path, &o, &m);
     if (rc == LSMLOG_OK) rc = append_edit(m, &e);
-    if (rc == LSMLOG_OK) rc = write_current(vs, number);
+    int renamed = 0;
+    if (rc == LSMLOG_OK) rc = write_current(vs, number, &renamed);
     vedit_free(&e);
     if (rc) {
         lsmlog_log_close(m);
-        env_remove_dir(path);
+        /* once renamed, CURRENT names the new manifest: it stays (and so
+         * does the old one, which CURRENT names again if the rename is lost) */
+        if (!renamed) env_remove_dir(path);
         lm_free(path);
         return rc;
     }
@@ -376,6 +396,20 @@ void vset_close(vset *vs) {
     lm_free(vs);
 }
 
+/* The tables of a version that will not be installed which the current
+ * version does not hold either: the edit's new tables (vs->mu held). Their
+ * files are not obsolete but the caller's: it may remove them, and must not
+ * when the edit reached the manifest although its fsync failed. So they are
+ * freed without a word to vs->obsolete. */
+static void disown_new(vset *vs, table_file **t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int held = 0;
+        for (int l = 0; l < DB_LEVELS && !held; l++)
+            for (size_t j = 0; j < vs->current->nfiles[l] && !held; j++) held = vs->current->files[l][j] == t[i];
+        if (!held) t[i]->set = NULL;
+    }
+}
+
 int vset_apply(vset *vs, vedit *e) {
     if (vs->readonly) return st_error(LSMLOG_E_READONLY, "%s: the DB is open read-only", vs->dir);
     pthread_mutex_lock(&vs->mu);
@@ -388,6 +422,7 @@ int vset_apply(vset *vs, vedit *e) {
     int rc = flists_from(&f, vs->current);
     if (rc == LSMLOG_OK) rc = flists_apply(vs, &f, e, what);
     if (rc == LSMLOG_OK) rc = make_version(vs, &f, what, &v);
+    for (int l = 0; rc != LSMLOG_OK && l < DB_LEVELS; l++) disown_new(vs, f.v[l], f.n[l]);
     flists_release(&f);
     pthread_mutex_unlock(&vs->mu);
     /* the edit is durable before the version that depends on it is used */
@@ -401,6 +436,7 @@ int vset_apply(vset *vs, vedit *e) {
         if (e->has_wal_offset) vs->wal_offset = e->wal_offset;
         if (--old->refs == 0) version_free(old);
     } else if (v) {
+        for (int l = 0; l < DB_LEVELS; l++) disown_new(vs, v->files[l], v->nfiles[l]);
         v->refs = 0;
         version_free(v);
     }
@@ -439,4 +475,57 @@ int vset_reload(vset *vs) {
     }
     pthread_mutex_unlock(&vs->mu);
     return rc;
+}
+
+/* ---- repair (db_repair.c) ------------------------------------------------ */
+
+int vset_open_repaired(const char *dir, vedit *e, vset **out) {
+    *out = NULL;
+    vset *vs = lm_calloc(1, sizeof *vs);
+    if (!vs || !(vs->dir = lm_strdup(dir))) {
+        lm_free(vs);
+        return st_error(LSMLOG_E_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&vs->mu, NULL);
+    vs->next_file = e->next_file;
+    vs->last_seq = e->last_seq;
+    vs->wal_offset = e->wal_offset;
+    char what[600];
+    snprintf(what, sizeof what, "%s: repair", dir);
+    flists f;
+    memset(&f, 0, sizeof f);
+    int rc = flists_apply(vs, &f, e, what);
+    if (rc == LSMLOG_OK) rc = make_version(vs, &f, what, &vs->current);
+    flists_release(&f);
+    uint64_t number = vs->next_file++;
+    char *path = rc == LSMLOG_OK ? vset_manifest_path(dir, number) : NULL;
+    if (rc == LSMLOG_OK && !path) rc = st_error(LSMLOG_E_NOMEM, "out of memory");
+    if (rc == LSMLOG_OK) {
+        lsmlog_options o;
+        lsmlog_options_init(&o);
+        o.durability = LSMLOG_DURABILITY_SYNC;
+        env_remove_dir(path); /* an earlier repair's, cut short before CURRENT named it */
+        vedit_set_next_file(e, vs->next_file);
+        rc = lsmlog_log_open(path, &o, &vs->manifest);
+        if (rc == LSMLOG_OK) rc = append_edit(vs->manifest, e);
+        if (rc == LSMLOG_OK) {
+            vs->manifest_number = number;
+        } else {
+            lsmlog_log_close(vs->manifest);
+            vs->manifest = NULL;
+            env_remove_dir(path);
+        }
+    }
+    lm_free(path);
+    if (rc) {
+        vset_close(vs);
+        return rc;
+    }
+    *out = vs;
+    return LSMLOG_OK;
+}
+
+int vset_publish(vset *vs) {
+    int renamed = 0;
+    return write_current(vs, vs->manifest_number, &renamed);
 }

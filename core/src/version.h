@@ -93,4 +93,13 @@ uint64_t vset_new_file_number(vset *vs);
 /* Bytes in a level of a version. */
 uint64_t version_level_bytes(const version *v, int level);
 
+/* Repair (db_repair.c): a writer's version set holding exactly what edit e
+ * adds (its next_file, last_seq and wal_offset too), recorded as the first
+ * edit of a new manifest that CURRENT does not name yet. Edits applied to it
+ * go to that manifest, but an open after a crash still sees what CURRENT
+ * named before, until vset_publish points CURRENT at the new one. e's
+ * next_file is advanced past the manifest's number. */
+int vset_open_repaired(const char *dir, vedit *e, vset **out);
+int vset_publish(vset *vs);
+
 #endif

@@ -422,8 +422,9 @@ class DB(_Reader, MutableMapping[Any, Any]):
 
     @property
     def recovery(self) -> Recovery:
-        """What opening did to the write-ahead log: a torn tail cut, batches
-        set aside by repair."""
+        """What opening did: a torn tail of the write-ahead log cut, and
+        what ``repair=True`` set aside (write-ahead log batches; table
+        entries and bytes lost, named with their files in ``message``)."""
         return self._recovery
 
     def stats(self) -> Dict[str, Any]:

@@ -55,6 +55,7 @@ static uint64_t crash_seen, crash_nth, crash_seed;
 static fault_pl_mode crash_mode;
 static int dead;
 static int skip_sync;
+static int no_journal; /* fault_no_journal: nothing is journaled */
 static fault_pl_stats last_stats;
 
 static const char *op_names[FAULT_OP_COUNT] = {
@@ -604,6 +605,9 @@ static void leave(const gate *g) {
 
 /* Writes iov at off through the wrapped ops and journals it. */
 static ssize_t tracked_write(int fd, const struct iovec *iov, int cnt, off_t off, int vec) {
+    if (no_journal)
+        return vec ? prev.pwritev(fd, iov, cnt, off)
+                   : prev.pwrite(fd, iov[0].iov_base, iov[0].iov_len, off);
     struct stat st;
     uint64_t total = 0;
     for (int i = 0; i < cnt; i++)
@@ -693,6 +697,8 @@ static int w_ftruncate(int fd, off_t len) {
     int r = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        r = prev.ftruncate(fd, len);
     } else {
         struct stat st;
         size_t ino = SIZE_MAX, old_len = 0;
@@ -790,6 +796,8 @@ static int w_open(const char *path, int flags, mode_t mode) {
     int fd = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        fd = prev.open(path, flags, mode);
     } else {
         struct stat before, st;
         int existed = lstat(path, &before) == 0;
@@ -841,6 +849,8 @@ static int w_rename(const char *from, const char *to) {
     int r = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        r = prev.rename(from, to);
     } else {
         struct stat sf, st;
         int fok = lstat(from, &sf) == 0, tok = lstat(to, &st) == 0;
@@ -884,6 +894,8 @@ static int w_unlink(const char *path) {
     int r = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        r = prev.unlink(path);
     } else {
         struct stat st;
         int ok = lstat(path, &st) == 0 && !S_ISDIR(st.st_mode);
@@ -919,6 +931,8 @@ static int w_mkdir(const char *path, mode_t mode) {
     int r = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        r = prev.mkdir(path, mode);
     } else {
         r = prev.mkdir(path, mode);
         int e = errno;
@@ -943,6 +957,8 @@ static int w_rmdir(const char *path) {
     int r = -1;
     if (g.fail) {
         errno = g.err;
+    } else if (no_journal) {
+        r = prev.rmdir(path);
     } else {
         dev_t pd = 0;
         ino_t pi = 0;
@@ -1047,7 +1063,7 @@ static void reset_plans(void) {
     fail_seen = crash_seen = injected = 0;
     failed_op = -1;
     failed_path[0] = '\0';
-    partial_writes = short_writes = skip_sync = 0;
+    partial_writes = short_writes = skip_sync = no_journal = 0;
     memset(&last_stats, 0, sizeof last_stats);
 }
 
@@ -1137,6 +1153,13 @@ int fault_failed_op(void) {
 
 const char *fault_failed_path(void) {
     return failed_path; /* written only while failing, under the lock */
+}
+
+void fault_no_journal(void) {
+    LOCK();
+    no_journal = 1;
+    journal_clear();
+    UNLOCK();
 }
 
 void fault_skip_real_sync(int on) {

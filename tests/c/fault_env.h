@@ -76,6 +76,8 @@
 #define LSMLOG_FAULT_ENV_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef enum fault_op {
     FAULT_OP_OPEN_READ,  /* open with none of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC */
@@ -110,6 +112,13 @@ typedef enum fault_op {
 
 /* "pwrite", "fdatasync", ... */
 const char *fault_op_name(fault_op op);
+
+/* Whether FAULT_FULL is set (and not "0"): the campaigns then try every
+ * mode and every allocation, not the CI's share. */
+static inline int fault_full(void) {
+    const char *f = getenv("FAULT_FULL");
+    return f && *f && strcmp(f, "0") != 0;
+}
 
 /* ---- install ------------------------------------------------------------ */
 
@@ -169,6 +178,11 @@ typedef struct fault_pl_stats {
 /* Don't call the real fsync/fdatasync (still counted, and still making data
  * durable in the model): the simulation makes them moot, and they are slow. */
 void fault_skip_real_sync(int on);
+
+/* Until the next install, journal nothing (no saved bytes, no backups, no
+ * keepers): for runs that fail operations but never lose power, which are
+ * then much cheaper. fault_power_loss and fault_crash_at undo nothing. */
+void fault_no_journal(void);
 
 /* Undoes what is not durable, as `mode` says, with randomness from `seed`;
  * then what is left counts as durable. Returns 0, or -1 if some undo was

@@ -25,6 +25,13 @@
  * recovered open the DB must keep working: a write, a close and a reopen
  * keep it.
  *
+ * Damage to a table, the manifest or CURRENT is also tried with repair (on
+ * a share of the positions): the open must succeed and read the right data,
+ * all of it — here the write-ahead log still holds every write (one
+ * segment), so whatever a repair sets aside of the tables comes back from it
+ * (db_repair.c replays the whole log). test_db_repair.c checks repair when
+ * the log no longer has what was lost.
+ *
  * CORRUPT_SAMPLES= sets how many spread positions are tried per file
  * (default 80, 50 under AddressSanitizer; headers, footers and record boundaries are always tried
  * byte by byte). */
@@ -473,6 +480,18 @@ static void report(const char *name, const tally *ty) {
     fflush(stdout);
 }
 
+/* With repair, a damaged copy opens and reads the right data, all of it,
+ * then keeps working. */
+static void repair_trial(const file *f, long long pos, unsigned char mask, const char *what, tally *ty) {
+    const char *dir = damaged_copy(f, pos, mask);
+    trial t = {what, f->rel, NULL, 0, 0, &g_final, 1, 1, 0};
+    outcome o = run_trial(dir, &t);
+    CHECKF(o.open_rc == LSMLOG_OK && o.errors == 0 && o.state_match == 0, "%s: repair did not give the right data", what);
+    check_keeps_working(dir, &t, 0);
+    tally_add(ty, &o);
+    done_with(dir);
+}
+
 static void sweep_table(int number, const char *which) {
     char rel[32], hint2[32];
     snprintf(rel, sizeof rel, "%06d.sst", number);
@@ -497,6 +516,16 @@ static void sweep_table(int number, const char *which) {
         done_with(dir);
     }
     report(which, &ty);
+    /* with repair, a share of the same damage (and more of the metadata
+     * at the end, where a table becomes unreadable whole) */
+    tally rt = {0};
+    for (size_t i = 0; i < ps.n; i++) {
+        if (i % 4 && ps.p[i] < len - 70) continue;
+        if (i % 2 && ps.p[i] >= len - 70) continue;
+        snprintf(what, sizeof what, "%s table %s: byte %lld flipped, repair", which, rel, ps.p[i]);
+        repair_trial(f, ps.p[i], (unsigned char)(1u << (i % 8)), what, &rt);
+    }
+    char rname[64];
     /* truncations: refused (the footer is at the end), never misread */
     tally tt = {0};
     positions pt = {0};
@@ -512,10 +541,16 @@ static void sweep_table(int number, const char *which) {
         CHECKF(o.open_rc || o.errors, "%s: a cut table read as whole", what);
         tally_add(&tt, &o);
         done_with(dir);
+        if (i % 3 == 0) {
+            snprintf(what, sizeof what, "%s table %s: cut to %lld bytes, repair", which, rel, pt.p[i]);
+            repair_trial(f, pt.p[i], 0, what, &rt);
+        }
     }
     char name[64];
     snprintf(name, sizeof name, "%s (cut)", which);
     report(name, &tt);
+    snprintf(rname, sizeof rname, "%s (repair)", which);
+    report(rname, &rt);
     free(ps.p);
     free(pt.p);
 }
@@ -566,6 +601,12 @@ static void case_manifest(void) {
         done_with(dir);
     }
     report("manifest", &ty);
+    /* with repair: rebuilt from the tables and the log, all there */
+    tally rt = {0};
+    for (size_t i = 0; i < ps.n; i += 3) {
+        snprintf(what, sizeof what, "manifest %s: byte %lld flipped, repair", f->rel, ps.p[i]);
+        repair_trial(f, ps.p[i], (unsigned char)(1u << (i % 8)), what, &rt);
+    }
     tally tt = {0};
     positions pt = {0};
     for (size_t i = 0; i < nb; i++) {
@@ -583,8 +624,13 @@ static void case_manifest(void) {
         outcome o = run_trial(dir, &t);
         tally_add(&tt, &o);
         done_with(dir);
+        if (i % 3 == 0) {
+            snprintf(what, sizeof what, "manifest %s: cut to %lld bytes, repair", f->rel, pt.p[i]);
+            repair_trial(f, pt.p[i], 0, what, &rt);
+        }
     }
     report("manifest (cut)", &tt);
+    report("manifest (repair)", &rt);
     free(ps.p);
     free(pt.p);
 }
@@ -606,6 +652,17 @@ static void case_current(void) {
             tally_add(&ty, &o);
             done_with(dir);
         }
+    /* with repair: CURRENT rewritten, nothing lost */
+    tally rt = {0};
+    for (size_t p = 0; p < f->len; p++) {
+        snprintf(what, sizeof what, "CURRENT: byte %zu ^ %#x, repair", p, masks[p % sizeof masks]);
+        repair_trial(f, (long long)p, masks[p % sizeof masks], what, &rt);
+        if (p % 4 == 0) {
+            snprintf(what, sizeof what, "CURRENT: cut to %zu bytes, repair", p);
+            repair_trial(f, (long long)p, 0, what, &rt);
+        }
+    }
+    report("CURRENT (repair)", &rt);
     for (size_t p = 0; p < f->len; p++) {
         t.readonly = (int)(p % 2);
         snprintf(what, sizeof what, "CURRENT: cut to %zu bytes%s", p, t.readonly ? " (read-only)" : "");
@@ -620,8 +677,10 @@ static void case_current(void) {
 
 /* CURRENT gone altogether: a writer must not start a new, empty DB over the
  * files (it would reuse table numbers and remove the manifest); it refuses,
- * and nothing changes on disk. A directory left by a crash in a DB's very
- * first open (a manifest, no CURRENT, no log yet) still opens as a new DB. */
+ * and nothing changes on disk; with repair it rebuilds the manifest from the
+ * tables and the log, and nothing is lost. A directory left by a crash in a
+ * DB's very first open (a manifest, no CURRENT, no log yet) still opens as a
+ * new DB. */
 static void case_current_missing(void) {
     const char *dir = trial_dir();
     char path[1000];
@@ -642,6 +701,11 @@ static void case_current_missing(void) {
         CHECKF(d && n == g_files[i].len && memcmp(d, g_files[i].data, n) == 0, "%.200s changed", g_files[i].rel);
         free(d);
     }
+    /* with repair: a manifest rebuilt from the tables, nothing lost */
+    trial t = {"CURRENT missing, repair", "CURRENT", NULL, 0, 0, &g_final, 1, 1, 0};
+    outcome out = run_trial(dir, &t);
+    CHECK(out.open_rc == LSMLOG_OK && out.errors == 0);
+    check_keeps_working(dir, &t, 0);
     done_with(dir);
 
     /* a first open that crashed before CURRENT: only a manifest directory */

@@ -66,11 +66,6 @@ static int64_t ts_for(uint64_t off) {
     return BASE_TS + (int64_t)(off * 5);
 }
 
-static int full(void) {
-    const char *f = getenv("FAULT_FULL");
-    return f && *f && strcmp(f, "0") != 0;
-}
-
 /* ---- one run ------------------------------------------------------------ */
 
 enum { F_NONE, F_IO, F_ALLOC };
@@ -537,19 +532,19 @@ static void campaign(const profile *p, int durability, const char *dname) {
     totals io = {0}, st = {0}, al = {0};
     for (uint64_t n = 0; n < all; n++) {
         run_one(p, durability, F_IO, n, 0, EIO, 0, 0, &io);
-        if (full()) run_one(p, durability, F_IO, n, 0, ENOSPC, 1, 0, &io);
+        if (fault_full()) run_one(p, durability, F_IO, n, 0, ENOSPC, 1, 0, &io);
     }
     for (uint64_t n = 0; n < mut; n++) {
         run_one(p, durability, F_IO, n, 1, ENOSPC, 1, 0, &st);
-        if (full()) run_one(p, durability, F_IO, n, 1, EIO, 0, 1, &st);
+        if (fault_full()) run_one(p, durability, F_IO, n, 1, EIO, 0, 1, &st);
     }
-    uint64_t step = full() ? 1 : 4;
+    uint64_t step = fault_full() ? 1 : 4;
     for (uint64_t n = 0; n < allocs; n++) {
         run_one(p, durability, F_ALLOC, n, 0, 0, 0, 0, &al);
         if (n % step == 0) run_one(p, durability, F_ALLOC, n, 1, 0, 0, 0, &al);
     }
     totals sh = {0};
-    for (int i = 0; i < (full() ? 10 : 2); i++)
+    for (int i = 0; i < (fault_full() ? 10 : 2); i++)
         run_one(p, durability, F_NONE, 0, 0, 0, 0, 1, &sh);
     printf("%s/%s: %" PRIu64 " file ops (%" PRIu64 " changing), %" PRIu64 " allocations per run; "
            "%" PRIu64 " runs; faults injected: %" PRIu64 " I/O single, %" PRIu64

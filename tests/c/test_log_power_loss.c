@@ -375,11 +375,6 @@ static uint64_t dry_run(int durability, unsigned mask, shared *sh) {
     return n;
 }
 
-static int full(void) {
-    const char *f = getenv("FAULT_FULL");
-    return f && *f && strcmp(f, "0") != 0;
-}
-
 static void campaign(int durability, const char *name) {
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED);
@@ -404,10 +399,10 @@ static void campaign(int durability, const char *name) {
             if (sync) {
                 modes[nm++] = FAULT_PL_DROP;
                 modes[nm++] = FAULT_PL_TORN;
-                if (full()) modes[nm++] = FAULT_PL_REORDER;
+                if (fault_full()) modes[nm++] = FAULT_PL_REORDER;
             } else {
                 modes[nm++] = (fault_pl_mode)(k % 3); /* DROP, TORN, REORDER in turn */
-                if (full()) modes[nm++] = (fault_pl_mode)((k + 1) % 3);
+                if (fault_full()) modes[nm++] = (fault_pl_mode)((k + 1) % 3);
             }
             for (int m = 0; m < nm; m++) {
                 const char *root = tu_mkdtemp();
@@ -421,7 +416,7 @@ static void campaign(int durability, const char *name) {
                 if (run_crash(dir, durability, sh, plans[p].mask, k, plans[p].after, modes[m],
                               seed))
                     t.crashes++;
-                if (sync && full()) {
+                if (sync && fault_full()) {
                     crash_recovery(dir, durability, tu_rand_below(8), tu_rand());
                     t.double_crashes++;
                 }

@@ -97,9 +97,11 @@ def repair_hint(path: Optional[str], message: str) -> Optional[str]:
     if kind == LOG_KIND:
         return "Log(DIR, repair=True) keeps every valid record and moves the damaged segment to lost/"
     if kind == DB_KIND and ".sst" in message:
-        return "DB(DIR, repair=True) salvages the write-ahead log only: it does not rebuild a damaged table"
+        return ("DB(DIR, repair=True) keeps the whole blocks of the damaged table (and what the write-ahead log "
+                "still holds), moves the table to lost/ and reports what it lost")
     if kind == DB_KIND:
-        return "DB(DIR, repair=True) keeps every valid record of the write-ahead log and reports what it dropped"
+        return ("DB(DIR, repair=True) rebuilds the DB from its valid tables and write-ahead log records "
+                "and reports what it set aside")
     return None
 
 
