@@ -363,20 +363,15 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
         if (rc == LSMLOG_OK) rc = iiter_next(m);
     }
     iiter_close(m);
-    lm_free(up.v);
-    lm_free(down.v);
     lm_free(cur);
     lm_free(last_out);
     lm_free(tomb);
     if (rc == LSMLOG_OK && o.b) rc = out_finish(&o);
     if (rc == LSMLOG_OK && o.n) rc = env_fsync_dir(db->dir);
-    for (size_t i = 0; rc == LSMLOG_OK && i < in->n; i++) {
-        const table_file *t = in->v[i];
-        int l = level;
-        for (size_t j = 0; j < v->nfiles[out]; j++)
-            if (v->files[out][j] == t) l = out;
-        rc = vedit_delete_file(&e, l, t->meta.number);
-    }
+    for (size_t i = 0; rc == LSMLOG_OK && i < up.n; i++) rc = vedit_delete_file(&e, level, up.v[i]->meta.number);
+    for (size_t i = 0; rc == LSMLOG_OK && i < down.n; i++) rc = vedit_delete_file(&e, out, down.v[i]->meta.number);
+    lm_free(up.v);
+    lm_free(down.v);
     /* once vset_apply is tried, the edit may be in the manifest even if it
      * failed (its fsync did): the outputs stay (orphans go at the next open) */
     int tried = rc == LSMLOG_OK;
