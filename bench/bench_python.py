@@ -175,10 +175,26 @@ def key8(i: int) -> bytes:
 
 # ---- stores --------------------------------------------------------------------
 #
+# (kv_gets below: the random-get workload of the stores whose handle has
+# get(key) -> value or None and close(): plyvel and rocksdict.)
+#
 # Each store class: name, version(), settings; write_batches(path, data) ->
 # seconds (open..close); append(path, data, count) -> seconds; scan(path) ->
 # (seconds, count); ranges(path, ks) -> (seconds, count). A class whose module
 # is missing raises ImportError in its constructor: the store is skipped.
+
+
+def kv_gets(db: Any, offs: List[int]) -> "tuple[float, int]":
+    """Random gets through db.get (plyvel, rocksdict); closes db."""
+    keys = [key8(o) for o in offs]
+    found = 0
+    t0 = time.perf_counter()
+    for k in keys:
+        v = db.get(k)
+        found += v is not None and len(v) == VALUE_LEN
+    secs = time.perf_counter() - t0
+    db.close()
+    return secs, found
 
 
 class LsmlogLog:
@@ -513,16 +529,7 @@ class Plyvel:
         return secs, count
 
     def gets(self, path: str, offs: List[int]) -> "tuple[float, int]":
-        keys = [key8(o) for o in offs]
-        db = self.open(path)
-        found = 0
-        t0 = time.perf_counter()
-        for k in keys:
-            v = db.get(k)
-            found += v is not None and len(v) == VALUE_LEN
-        secs = time.perf_counter() - t0
-        db.close()
-        return secs, found
+        return kv_gets(self.open(path), offs)
 
     def ranges(self, path: str, ks: List[int]) -> "tuple[float, int]":
         bounds = [(key8(k * BATCH), key8((k + 1) * BATCH)) for k in ks]
@@ -589,16 +596,7 @@ class Rocksdict:
         return secs, count
 
     def gets(self, path: str, offs: List[int]) -> "tuple[float, int]":
-        keys = [key8(o) for o in offs]
-        db = self.open(path)
-        found = 0
-        t0 = time.perf_counter()
-        for k in keys:
-            v = db.get(k)
-            found += v is not None and len(v) == VALUE_LEN
-        secs = time.perf_counter() - t0
-        db.close()
-        return secs, found
+        return kv_gets(self.open(path), offs)
 
     def ranges(self, path: str, ks: List[int]) -> "tuple[float, int]":
         bounds = [(key8(k * BATCH), key8((k + 1) * BATCH)) for k in ks]
