@@ -72,7 +72,7 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
               test_index test_env test_version test_memtable test_sst test_db_iter test_log_api
               test_log_faults test_log_threads "DB_STEPS=1500 test_db_model" test_db_api test_log_lock
               test_log_corruption "CORRUPT_SAMPLES=10 test_db_corruption" "CRASH_KILLS=4 test_db_crash"
-              "THREAD_OPS=2000 test_db_threads")
+              "THREAD_OPS=2000 test_db_threads" "REPAIR_CRASH_POINTS=20 test_db_repair")
     vg_failed=0
     for entry in "${vg_tests[@]}"; do
         t=${entry##* }
