@@ -5,12 +5,14 @@
 #                                      committed corpus file once through each (a
 #                                      regression seed that crashes again fails fast),
 #                                      then fuzz each target for SECONDS (default 60)
-#                                      from a scratch copy of the corpus
+#                                      from a scratch copy of the corpus; nproc
+#                                      targets at a time, each for all of SECONDS
 #   bash scripts/fuzz.sh --make-corpus regenerate tests/fuzz/corpus/ (make_corpus.c)
 #
 # Installs clang and the libFuzzer runtime when missing (Debian 12: clang,
 # libclang-rt-14-dev). Exits non-zero if a target fails to build, or crashes,
-# leaks, times out (-timeout=10) or runs out of memory (-rss_limit_mb=2048).
+# leaks, times out (-timeout=10) or runs out of memory (-rss_limit_mb=2048),
+# or fuzzes nothing (no execution counted).
 # The inputs that did are kept in build-fuzz/crashes/<target>-*. The
 # repository is not modified: new corpus entries go to the scratch copy.
 set -euo pipefail
@@ -125,31 +127,32 @@ verdict() { # verdict LOG: what a target's run ended with
 
 report_failure() { # report_failure TARGET LOG: the error and its stack, and the input kept
     echo "--- $1: $(verdict "$2") ---"
-    grep -E -A40 "ERROR: |runtime error:|invariant failed" "$2" | head -60
-    grep -E "Test unit written to|Running: " "$2" | tail -3
+    grep -E -A40 "ERROR: |runtime error:|invariant failed" "$2" | head -60 || true
+    grep -E "Test unit written to|Running: " "$2" | tail -3 || true
     echo "--- (full output: $2) ---"
 }
 
-for t in "${built[@]}"; do
-    log="$OUT/$t.log"
-    corpus="tests/fuzz/corpus/$t"
-    nseeds="$(find "$corpus" -type f 2>/dev/null | wc -l)"
+# One target: its committed corpus once, then fuzzing from a scratch copy.
+# Runs in the background: everything it says goes to $OUT/TARGET.report,
+# printed whole when it ends; its exit status is the verdict (0: passed).
+fuzz_one() { # fuzz_one TARGET
+    local t="$1" log="$OUT/$1.log" corpus="tests/fuzz/corpus/$1" work="$scratch/corpus/$1"
+    local nseeds t0 rc=0 execs rate added cov size
+    exec >"$OUT/$t.report" 2>&1
+    nseeds="$(find "$corpus" -type f 2>/dev/null | wc -l || true)"
     echo "== $t: $nseeds committed corpus files, once each =="
     if ! "$OUT/$t" -runs=0 -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$OUT/crashes/$t-" \
         "$corpus" >"$log" 2>&1; then
         report_failure "$t" "$log"
         echo "$t: FAILED on the committed corpus"
-        failed=$((failed + 1))
-        continue
+        return 1
     fi
     echo "== $t: fuzzing for $secs s =="
-    work="$scratch/corpus/$t"
     mkdir -p "$work"
     cp -r "$corpus"/. "$work"/
-    dict=()
+    local dict=()
     [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
     t0=$SECONDS
-    rc=0
     "$OUT/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -seed=1 -print_final_stats=1 \
         -artifact_prefix="$OUT/crashes/$t-" "${dict[@]}" "$work" >"$log" 2>&1 || rc=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
@@ -157,17 +160,45 @@ for t in "${built[@]}"; do
     added="$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)"
     cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
     size="$(find "$work" -type f | wc -l) files, $(du -sk "$work" | cut -f1) KiB"
-    if [ $rc = 0 ]; then
-        result=passed
-        passed=$((passed + 1))
-    else
+    if [ $rc != 0 ]; then
         report_failure "$t" "$log"
         result="FAILED ($(verdict "$log"), exit $rc)"
-        failed=$((failed + 1))
+    elif [ "${execs:-0}" = 0 ]; then # a run that fuzzed nothing did not pass
+        result="FAILED (no execution counted, see $log)"
+        rc=1
+    else
+        result=passed
     fi
     echo "$t: ${execs:-?} executions in $((SECONDS - t0)) s (${rate:-?}/s), corpus $size (${added:-?} new), ${cov:-cov ?}: $result"
+    return $rc
+}
+
+# $jobs targets at a time, each for the full $secs; the counts come from
+# each target's exit status, the reports in the order the targets end.
+echo "== running ${#built[@]} targets, $jobs at a time =="
+declare -A running=() # pid -> target
+reap() { # waits for one target to end, prints its report, counts it
+    local pid="" rc=0 t
+    wait -n -p pid || rc=$?
+    t="${running[$pid]}"
+    unset "running[$pid]"
+    cat "$OUT/$t.report" 2>/dev/null || true
+    if [ $rc = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        # a target that stopped before its verdict line still says so
+        grep -q "^$t: .*FAILED" "$OUT/$t.report" 2>/dev/null || echo "$t: FAILED (exit $rc, see $OUT/$t.report)"
+    fi
+}
+for t in "${built[@]}"; do
+    [ "${#running[@]}" -lt "$jobs" ] || reap
+    rm -f "$OUT/$t.report"
+    fuzz_one "$t" &
+    running[$!]="$t"
 done
+while [ "${#running[@]}" -gt 0 ]; do reap; done
 
 echo "fuzz script time: $((SECONDS - start_time)) s"
 echo "fuzz targets: $passed passed, $failed failed"
-[ $failed = 0 ]
+[ $failed = 0 ] && [ $passed = ${#TARGETS[@]} ]

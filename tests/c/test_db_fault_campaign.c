@@ -29,7 +29,12 @@
  * write that starts a flush, where the flush and the write's own WAL append
  * run side by side). No power is lost here, so the fault layer journals
  * nothing (fault_no_journal). FAULT_RUNS_MAX=n stops each loop after n runs
- * (triage).
+ * (triage). FAULT_STRIDE=k (fault_env.h) tries only every k-th point of each
+ * sweep (file operations, changing operations, allocations: there k times
+ * the steps above, so sticky at every 4th point tried), from a start below
+ * the step drawn from the seed, so that the whole workload is still covered:
+ * for slow runs (valgrind memcheck in scripts/test.sh). The regression
+ * cases run whole.
  *
  * What each run checks:
  *  - a call fails only with LSMLOG_E_IO, LSMLOG_E_NOMEM or LSMLOG_E_FAILED,
@@ -777,20 +782,29 @@ static void count_ops(int durability, uint64_t *all, uint64_t *mut, uint64_t *al
     tu_rmtemp(root);
 }
 
+/* The first point of a sweep that tries every k-th one (FAULT_STRIDE): 0
+ * when every point is tried, else drawn below k from the seed. */
+static uint64_t first_point(uint64_t k) {
+    return k > 1 ? tu_rand_below(k) : 0;
+}
+
 static void campaign(int durability, const char *dname) {
     uint64_t all, mut, allocs;
     count_ops(durability, &all, &mut, &allocs);
     double t0 = tu_mono_ms();
     totals io = {0}, st = {0}, al = {0}, sh = {0};
     /* allocations: every one in os; in sync (the same allocations, only the
-     * fsyncs differ) every 8th from a random start; sticky every 4th / 32nd */
-    uint64_t astep = fault_full() ? 1 : durability == LSMLOG_DURABILITY_SYNC ? 8 : 1;
+     * fsyncs differ) every 8th from a random start; sticky every 4th / 32nd.
+     * FAULT_STRIDE=k: every k-th point of each sweep (k times the steps of
+     * the allocations), from a random start */
+    uint64_t k = fault_stride();
+    uint64_t astep = (fault_full() ? 1 : durability == LSMLOG_DURABILITY_SYNC ? 8 : 1) * k;
     uint64_t sstep = fault_full() ? 1 : astep * 4, a0 = astep > 1 ? tu_rand_below(astep) : 0;
-    for (uint64_t n = 0; n < all; n++) {
+    for (uint64_t n = first_point(k); n < all; n += k) {
         run_one(durability, F_IO, n, 0, EIO, 0, 0, &io);
         if (fault_full()) run_one(durability, F_IO, n, 0, ENOSPC, 1, 0, &io);
     }
-    for (uint64_t n = 0; n < mut; n++) {
+    for (uint64_t n = first_point(k); n < mut; n += k) {
         run_one(durability, F_IO, n, 1, ENOSPC, 1, 0, &st);
         if (fault_full()) run_one(durability, F_IO, n, 1, EIO, 0, 1, &st);
     }
@@ -802,6 +816,9 @@ static void campaign(int durability, const char *dname) {
     }
     for (int i = 0; i < (fault_full() ? 10 : 2); i++)
         run_one(durability, F_NONE, 0, 0, 0, 0, 1, &sh);
+    if (k > 1)
+        printf("%s: FAULT_STRIDE=%" PRIu64 ": one point in %" PRIu64 " of each sweep\n", dname, k,
+               k);
     printf("%s: %" PRIu64 " file ops (%" PRIu64 " changing), %" PRIu64 " allocations per run; "
            "%" PRIu64 " runs; faults injected: %" PRIu64 " I/O single, %" PRIu64
            " I/O sticky, %" PRIu64 " allocation; %" PRIu64 " calls failed, %" PRIu64

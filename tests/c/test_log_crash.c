@@ -9,7 +9,9 @@
  * there is intact, offsets are dense. The next round's child continues from
  * the recovered end. Durability `os` and `sync` promise to survive kill -9;
  * `buffered` promises nothing for unflushed records, so it is only checked
- * for integrity. Small segments make rolls happen under the kills. */
+ * for integrity. Small segments make rolls happen under the kills.
+ * CRASH_KILLS=n sets the rounds in os and in sync (default 50); buffered runs
+ * a fifth of that, at least one (10 by default). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -197,18 +199,21 @@ static void run_mode(const char *name, int durability, int kills, int must_keep_
     tu_rmtemp(dir_root);
 }
 
+static int g_kills = 50;
+
 static void case_kill_os(void) {
-    run_mode("os", LSMLOG_DURABILITY_OS, 50, 1);
+    run_mode("os", LSMLOG_DURABILITY_OS, g_kills, 1);
 }
 static void case_kill_sync(void) {
-    run_mode("sync", LSMLOG_DURABILITY_SYNC, 50, 1);
+    run_mode("sync", LSMLOG_DURABILITY_SYNC, g_kills, 1);
 }
 static void case_kill_buffered(void) {
-    run_mode("buffered", LSMLOG_DURABILITY_BUFFERED, 10, 0);
+    run_mode("buffered", LSMLOG_DURABILITY_BUFFERED, g_kills >= 10 ? g_kills / 5 : 1, 0);
 }
 
 int main(void) {
     tu_init("test_log_crash");
+    if (getenv("CRASH_KILLS")) g_kills = atoi(getenv("CRASH_KILLS"));
     TU_CASE(case_kill_os);
     TU_CASE(case_kill_sync);
     TU_CASE(case_kill_buffered);

@@ -33,7 +33,14 @@
  *    successful lsmlog_log_sync survive a power loss, in a log whose
  *    directory (three levels) and segments were all made since (a regression
  *    test for two bugs: see the case).
- *  - fault_env_self_check: the simulation itself, on a few files. */
+ *  - fault_env_self_check: the simulation itself, on a few files.
+ *
+ * FAULT_STRIDE=k (fault_env.h): sync_every_point and os_every_point crash
+ * only at every k-th point of each plan (the points before changing
+ * operations, those after syncs), from a start below k drawn from the seed,
+ * so that early, middle and late points of the workload are all covered
+ * (os: DROP, TORN, REORDER in turn over the points tried): for slow runs
+ * (valgrind memcheck in scripts/test.sh). The other cases run whole. */
 #include "fault_env.h"
 #include "test_util.h"
 
@@ -375,6 +382,12 @@ static uint64_t dry_run(int durability, unsigned mask, shared *sh) {
     return n;
 }
 
+/* The first point of a sweep that tries every k-th one (FAULT_STRIDE): 0
+ * when every point is tried, else drawn below k from the seed. */
+static uint64_t first_point(uint64_t k) {
+    return k > 1 ? tu_rand_below(k) : 0;
+}
+
 static void campaign(int durability, const char *name) {
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED);
@@ -391,9 +404,11 @@ static void campaign(int durability, const char *name) {
         uint64_t n;
         int after;
     } plans[2] = {{FAULT_MASK_MUTATING, nmut, 0}, {FAULT_MASK_SYNC, nsync, 1}};
+    /* FAULT_STRIDE: every stride-th point of each plan (i counts those tried) */
+    uint64_t stride = fault_stride();
     for (int p = 0; p < 2; p++) {
         if (!sync && plans[p].after) continue; /* os: the points before suffice */
-        for (uint64_t k = 0; k < plans[p].n; k++) {
+        for (uint64_t i = 0, k = first_point(stride); k < plans[p].n; i++, k += stride) {
             fault_pl_mode modes[3];
             int nm = 0;
             if (sync) {
@@ -401,8 +416,8 @@ static void campaign(int durability, const char *name) {
                 modes[nm++] = FAULT_PL_TORN;
                 if (fault_full()) modes[nm++] = FAULT_PL_REORDER;
             } else {
-                modes[nm++] = (fault_pl_mode)(k % 3); /* DROP, TORN, REORDER in turn */
-                if (fault_full()) modes[nm++] = (fault_pl_mode)((k + 1) % 3);
+                modes[nm++] = (fault_pl_mode)(i % 3); /* DROP, TORN, REORDER in turn */
+                if (fault_full()) modes[nm++] = (fault_pl_mode)((i + 1) % 3);
             }
             for (int m = 0; m < nm; m++) {
                 const char *root = tu_mkdtemp();
@@ -425,6 +440,9 @@ static void campaign(int durability, const char *name) {
             }
         }
     }
+    if (stride > 1)
+        printf("%s: FAULT_STRIDE=%" PRIu64 ": one point in %" PRIu64 " of each plan\n", name,
+               stride, stride);
     printf("%s: %" PRIu64 " power-loss points (%" PRIu64 " changing ops, %" PRIu64
            " syncs in a %" PRIu64 "-record workload), %" PRIu64 " crashed, %" PRIu64
            " records verified, %" PRIu64 " acknowledged records lost%s, %" PRIu64
