@@ -64,9 +64,9 @@ mkdir -p "$OUT"
 if [ $mode = corpus ]; then
     clang -fsanitize=address,undefined "${CFLAGS[@]}" tests/fuzz/make_corpus.c core/src/*.c \
         -lpthread -o "$OUT/make_corpus"
-    # made files are replaced; kept: the inputs of findings (regress-*) and
+    # made files are replaced; kept: the inputs of findings (regress*) and
     # hand-written seeds of targets make_corpus does not cover (fuzz_db_ops)
-    find tests/fuzz/corpus -type f ! -name 'regress-*' ! -path '*/fuzz_db_ops/*' -delete 2>/dev/null || true
+    find tests/fuzz/corpus -type f ! -name 'regress*' ! -path '*/fuzz_db_ops/*' -delete 2>/dev/null || true
     "$OUT/make_corpus" tests/fuzz/corpus
     echo "corpus: $(find tests/fuzz/corpus -type f | wc -l) files, $(du -sk tests/fuzz/corpus | cut -f1) KiB"
     exit 0

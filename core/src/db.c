@@ -41,9 +41,13 @@ int64_t db_now(const lsmlog_db *db) {
     return db->clock ? db->clock(db->clock_ctx) : env_now_ms();
 }
 
-void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx) {
-    db->clock = fn;
-    db->clock_ctx = ctx;
+/* The clock of the DBs opened from now on (db_set_test_clock). */
+static db_clock_fn test_clock;
+static void *test_clock_ctx;
+
+void db_set_test_clock(db_clock_fn fn, void *ctx) {
+    test_clock = fn;
+    test_clock_ctx = ctx;
 }
 
 void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes) {
@@ -869,6 +873,10 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
         return st_error(LSMLOG_E_NOMEM, "out of memory");
     }
     db->opts = o;
+    /* before the background thread starts: a compaction must not judge TTLs
+     * by another clock than the writes were given */
+    db->clock = test_clock;
+    db->clock_ctx = test_clock_ctx;
     db->lock_fd = -1;
     db->l1_bytes = DB_L1_MAX_BYTES;
     db->table_bytes = DB_TABLE_BYTES;

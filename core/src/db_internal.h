@@ -96,7 +96,7 @@ struct lsmlog_db {
     pthread_mutex_t tables_mu;
 
     /* the clock TTLs are measured with (NULL: the wall clock); tests set
-     * their own with db_set_clock before any write */
+     * their own with db_set_test_clock before the open */
     db_clock_fn clock;
     void *clock_ctx;
 
@@ -149,10 +149,15 @@ void db_remove_unnamed_tables(lsmlog_db *db);
 /* Now, in ms since the epoch, by the DB's clock. */
 int64_t db_now(const lsmlog_db *db);
 
-/* Replaces the clock TTLs are measured with (tests: expiry without
- * sleeping). It governs put_ttl, reads and compaction; a batch's TTL puts
- * take the wall clock when they are added. Call before using the DB. */
-void db_set_clock(lsmlog_db *db, db_clock_fn fn, void *ctx);
+/* Test hook: the clock TTLs are measured with (expiry without sleeping) in
+ * every DB opened after the call; NULL: the wall clock again. It governs
+ * put_ttl, reads and compaction; a batch's TTL puts take the wall clock when
+ * they are added. A process-wide setting taken at open, not a setter of an
+ * open DB, because the DB's background thread may start a compaction — and
+ * judge TTLs — before the open returns (a test that set the clock after the
+ * open saw its TTL puts dropped by a compaction that read the wall clock,
+ * years ahead of the test's). Not thread-safe against concurrent opens. */
+void db_set_test_clock(db_clock_fn fn, void *ctx);
 
 /* Test hook: level 1's size and the compaction output tables' size (the
  * grandparent and expansion limits follow the latter), so that a test's few

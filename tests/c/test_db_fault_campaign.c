@@ -295,7 +295,6 @@ static int ensure_open(run *r) {
     int rc;
     CALL(r, "open", C_OPEN, rc, lsmlog_db_open(r->dir, &o, &db));
     if (rc != LSMLOG_OK) return 0;
-    db_set_clock(db, fake_clock, NULL);
     db_set_shape(db, L1_BYTES, TABLE_BYTES);
     r->db = db;
     r->inj_at_open = injected_now(r);
@@ -634,7 +633,6 @@ static void final_open(run *r, lsmlog_db **db) {
     int rc = lsmlog_db_open(r->dir, &o, db);
     CHECKF(rc == LSMLOG_OK, "%s: reopen after the run (%s): %d (%s): %s", r->what, fault_desc(r),
            rc, tu_status_name(rc), lsmlog_errmsg());
-    db_set_clock(*db, fake_clock, NULL);
     db_set_shape(*db, L1_BYTES, TABLE_BYTES);
     dbt_wait_idle(*db);
     CHECKF((*db)->bg_error == 0, "%s: after the reopen the background failed: %s", r->what,
@@ -1085,6 +1083,7 @@ static void regress_compact_after_background_failure(void) {
 
 int main(void) {
     tu_init("test_db_fault_campaign");
+    db_set_test_clock(fake_clock, NULL); /* every DB of the run, from its open on */
     TU_CASE(regress_current_renamed_then_dir_fsync_fails);
     TU_CASE(regress_stat_failure_is_not_a_lost_current);
     TU_CASE(regress_failed_flush_edit_keeps_its_table);

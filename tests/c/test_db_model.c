@@ -4,7 +4,7 @@
  * run flush and compact many times. SEED= replays a run. */
 #include "test_util.h"
 
-#include "db_internal.h" /* db_set_clock: TTL expiry without sleeping */
+#include "db_internal.h" /* db_set_test_clock: TTL expiry without sleeping */
 
 #define NKEYS 600
 #define MAXV 300
@@ -39,7 +39,8 @@ static void key_of(int i, char *buf) {
 }
 
 /* The clock: the wall clock, or (fake_clock) one the test moves, which the
- * DB is given with db_set_clock, so that expiry is exact. */
+ * DB is given with db_set_test_clock before it opens (its compactions judge
+ * TTLs by it from the start), so that expiry is exact. */
 static int fake_clock;
 static int64_t fake_now = 1700000000000;
 
@@ -82,11 +83,12 @@ static lsmlog_db *open_db(const char *dir) {
     o.memtable_bytes = 4096 * 4;
     o.cache_bytes = 64 << 10;
     lsmlog_db *db = NULL;
+    db_set_test_clock(fake_clock ? test_clock : NULL, NULL);
     CHECK_EQ_INT(lsmlog_db_open(dir, &o, &db), LSMLOG_OK);
-    if (fake_clock) db_set_clock(db, test_clock, NULL);
     /* level 1 of 16 KiB and tables of 4 KiB: the few hundred KiB of the run
      * spread over levels 0-3, so background compactions between levels >= 1
-     * (round robin, input expansion, grandparent cuts) run too */
+     * (least-overlap picking, input expansion, grandparent and aligned
+     * cuts) run too */
     db_set_shape(db, 16 << 10, 4 << 10);
     return db;
 }

@@ -296,7 +296,6 @@ static int wl_step(lsmlog_db *db, int durability, int i) {
 static int wl_open(const char *dir, int durability, lsmlog_db **db) {
     lsmlog_options o = db_opts(durability);
     WL(lsmlog_db_open(dir, &o, db));
-    db_set_clock(*db, fake_clock, NULL);
     db_set_shape(*db, L1_BYTES, TABLE_BYTES);
     dbt_wait_idle(*db);
     return 0;
@@ -451,7 +450,6 @@ static int open_after(const char *dir, int durability, int repair, lsmlog_db **d
     }
     CHECKF(rc == LSMLOG_OK, "%s: open after power loss%s: %d (%s): %s", what,
            repair ? " with repair" : "", rc, tu_status_name(rc), lsmlog_errmsg());
-    db_set_clock(*db, fake_clock, NULL);
     db_set_shape(*db, L1_BYTES, TABLE_BYTES);
     dbt_wait_idle(*db);
     CHECKF((*db)->bg_error == 0, "%s: the background failed after recovery: %s", what,
@@ -711,7 +709,6 @@ static void sync_then_power_loss(void) {
             lsmlog_db *db = NULL;
             lsmlog_options o = db_opts(durability);
             CHECK_OK(lsmlog_db_open(dir, &o, &db));
-            db_set_clock(db, fake_clock, NULL);
             db_set_shape(db, L1_BYTES, TABLE_BYTES);
             for (int i = 0; i < 40; i++) { /* flushes and a compaction */
                 CHECK_EQ_INT(wl_step(db, durability, i), 0);
@@ -813,6 +810,7 @@ static void regress_set_shape_wakes_the_background(void) {
 
 int main(void) {
     tu_init("test_db_power_loss");
+    db_set_test_clock(fake_clock, NULL); /* every DB of the run, from its open on */
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(sh != MAP_FAILED);
     TU_CASE(regress_db_directory_is_durable);
