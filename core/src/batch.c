@@ -112,6 +112,10 @@ int batch_check_body(batch_hdr *h, const uint8_t *body, int64_t *max_ts) {
     for (uint32_t i = 0; i < h->count; i++) {
         uint64_t zz, len;
         if (!(p = get_varint(p, end, &zz, 10)) || !(p = get_varint(p, end, &len, 5))) return -1;
+        /* first_ts is the first record's timestamp: a header claiming a time
+         * no record has would make it the segment's newest or first, and time
+         * lookups would stop in a segment that has no such record */
+        if (i == 0 && zz != 0) return -1;
         int64_t ts = (int64_t)((uint64_t)h->first_ts + (uint64_t)zigzag_dec(zz));
         if (ts > mx) mx = ts;
         values += len;

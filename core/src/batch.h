@@ -52,7 +52,8 @@ uint64_t batch_encode(uint8_t *dst, uint64_t base, const lsmlog_entry *e, size_t
 int batch_parse_header(const uint8_t *p, batch_hdr *h);
 
 /* Checks the body's checksum and that it holds exactly h->count well-formed
- * prefixes followed by exactly the values they describe; sets h->values_at.
+ * prefixes (the first with ts_delta 0: first_ts is the first record's
+ * timestamp) followed by exactly the values they describe; sets h->values_at.
  * 0, or -1. *max_ts (may be NULL): the batch's largest timestamp. */
 int batch_check_body(batch_hdr *h, const uint8_t *body, int64_t *max_ts);
 

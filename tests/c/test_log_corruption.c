@@ -702,13 +702,14 @@ static void case_fixed_up_checksum(void) {
 
 /* Structure that passes both CRCs but breaks the rules: a count of zero, a
  * count beyond the body, offsets that overlap a neighbour, a value length
- * running off the body. Followed by valid batches, it is corruption. */
+ * running off the body, a first record whose timestamp is not first_ts.
+ * Followed by valid batches, it is corruption. */
 static void case_fixed_up_bad_structure(void) {
     const fixture *fx = &small_fx;
     const file_img *lf = last_seg(fx);
     for (size_t bi = 0; bi + 1 < fx->nb; bi++) {
         const tu_batch *b = &fx->b[bi];
-        for (int kind = 0; kind < 5; kind++) {
+        for (int kind = 0; kind < 6; kind++) {
             unsigned char *img = copy_of(lf);
             unsigned char *h = img + b->pos;
             const char *what = "";
@@ -754,6 +755,12 @@ static void case_fixed_up_bad_structure(void) {
                 what = "value length past the body";
                 break;
             }
+            case 5:
+                /* the writer's is 0, one byte: first_ts is the first record's */
+                CHECK(h[BATCH_HEADER_SIZE] == 0);
+                h[BATCH_HEADER_SIZE] = 2; /* zigzag(1) */
+                what = "first record's ts_delta not 0";
+                break;
             }
             fix_batch_crcs(img, b->pos);
             char w[160];
@@ -1226,6 +1233,99 @@ static void case_newer_version_sealed(void) {
     CHECKF(strstr(lsmlog_errmsg(), nm) != NULL, "message: %s", lsmlog_errmsg());
 }
 
+/* ---- (g) timestamps ------------------------------------------------------------ */
+
+/* A batch whose first record's ts_delta is not 0, both CRCs fixed: its header's
+ * first_ts (format-log.md: "timestamp of the first record") is then a time no
+ * record has. Such a batch was accepted, and first_ts counted towards the
+ * segment's newest timestamp: with records at T only and a batch claiming
+ * first_ts T + 1 in sealed segment 0, offset_for_time(T + 1) stopped at
+ * segment 0 and answered LSMLOG_NOTFOUND, on the writer and on a read-only
+ * handle alike, though segment 1 holds a record at T + 5 (fuzz_log_reader,
+ * docs/fuzzing.md finding 4). It is malformed: corruption, set aside by
+ * repair, and time lookups over what is left are exact. */
+static void case_first_ts_not_first_record(void) {
+    const char *dir = tu_mkdtemp();
+    const int64_t t = 1700000000000LL;
+    static unsigned char big[4000]; /* does not fit after three batches: a roll */
+    lsmlog_options o = tu_opts(LSMLOG_DURABILITY_OS, 4096);
+    lsmlog_log *log;
+    CHECK_OK(lsmlog_log_open(dir, &o, &log));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(lsmlog_log_append(log, "abc", 3, t, NULL));
+    uint64_t off = 0;
+    CHECK_OK(lsmlog_log_append(log, big, sizeof big, t + 5, &off));
+    CHECK_EQ_U64(off, 3);
+    CHECK_OK(lsmlog_log_close(log));
+    uint64_t bases[2];
+    CHECK_EQ_U64(tu_list_segments(dir, bases, 2), 2);
+    CHECK_EQ_U64(bases[1], 3);
+
+    /* batch 1 of segment 0: first_ts T + 1, its record still at T (a delta of -1) */
+    char path[4200];
+    tu_seg_path(path, sizeof path, dir, 0, ".log");
+    size_t len = 0;
+    unsigned char *img = tu_read_file(path, &len);
+    CHECK(img != NULL);
+    tu_batch bt[3];
+    CHECK_EQ_U64(tu_parse_batches(img, len, bt, 3), 3);
+    unsigned char *h = img + bt[1].pos;
+    CHECK(bt[1].first_ts == t && h[BATCH_HEADER_SIZE] == 0);
+    tu_put_u64(h + 16, (uint64_t)(t + 1));
+    h[BATCH_HEADER_SIZE] = 1; /* zigzag(-1) */
+    fix_batch_crcs(img, bt[1].pos);
+    CHECK_EQ_INT(tu_write_file(path, img, len), 0);
+    free(img);
+    /* no index files: the open scans segment 0 (the cached ones, written at
+     * the roll, would describe it as it was until a read reached batch 1) */
+    tu_seg_path(path, sizeof path, dir, 0, ".index");
+    CHECK_EQ_INT(unlink(path), 0);
+    tu_seg_path(path, sizeof path, dir, 0, ".timeindex");
+    CHECK_EQ_INT(unlink(path), 0);
+
+    char at[32];
+    snprintf(at, sizeof at, "byte %lld", bt[1].pos);
+    o.create = 0;
+    for (int readonly = 0; readonly < 2; readonly++) {
+        o.readonly = readonly;
+        int rc = lsmlog_log_open(dir, &o, &log);
+        CHECKF(rc == LSMLOG_E_CORRUPT, "%s open: %d (%s)", readonly ? "read-only" : "writer", rc,
+               tu_status_name(rc));
+        CHECKF(strstr(lsmlog_errmsg(), "00000000000000000000.log") && strstr(lsmlog_errmsg(), at),
+               "message: %s", lsmlog_errmsg());
+    }
+
+    o.readonly = 0;
+    o.repair = 1;
+    CHECK_OK(lsmlog_log_open(dir, &o, &log));
+    CHECK_EQ_U64(lsmlog_log_recovery(log)->dropped_batches, 1);
+    lsmlog_options ro = tu_opts(LSMLOG_DURABILITY_OS, 4096);
+    ro.readonly = 1;
+    ro.create = 0;
+    lsmlog_log *r;
+    CHECK_OK(lsmlog_log_open(dir, &ro, &r));
+    lsmlog_log *both[2] = {log, r};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(lsmlog_log_get(both[i], 1, NULL, NULL, NULL), LSMLOG_NOTFOUND);
+        off = UINT64_MAX;
+        CHECK_OK(lsmlog_log_offset_for_time(both[i], t, &off));
+        CHECK_EQ_U64(off, 0);
+        off = UINT64_MAX;
+        int rc = lsmlog_log_offset_for_time(both[i], t + 1, &off);
+        CHECKF(rc == LSMLOG_OK && off == 3, "handle %d: offset_for_time(T + 1) = %d (%s), %" PRIu64,
+               i, rc, tu_status_name(rc), off);
+        CHECK_EQ_INT(lsmlog_log_offset_for_time(both[i], t + 6, &off), LSMLOG_NOTFOUND);
+        lsmlog_log_info info;
+        CHECK_OK(lsmlog_log_stat(both[i], &info));
+        CHECKF(info.first_ts == t && info.max_ts == t + 5,
+               "handle %d: stat first_ts %" PRId64 ", max_ts %" PRId64, i, info.first_ts,
+               info.max_ts);
+    }
+    CHECK_OK(lsmlog_log_close(r));
+    CHECK_OK(lsmlog_log_close(log));
+    tu_rmtemp(dir);
+}
+
 /* ---- main ----------------------------------------------------------------------- */
 
 /* A header whose checksum holds but whose capacity is below the smallest
@@ -1290,6 +1390,7 @@ int main(void) {
     TU_CASE(case_index_lies);
     TU_CASE(case_newer_version_last);
     TU_CASE(case_newer_version_sealed);
+    TU_CASE(case_first_ts_not_first_record);
 
     free_fixture(&small_fx);
     free_fixture(&multi_fx);
