@@ -436,16 +436,23 @@ static PyObject *db_compact(db_object *self, PyObject *args, PyObject *kwargs) {
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* get(key, snapshot=None, exists_only=False) -> bytes (True), or None when absent */
-static PyObject *db_get_impl(db_object *self, PyObject *const *args, Py_ssize_t nargs,
-                             int exists_only) {
+/* What a point read answers: the value (bytes) or None, whether the key is
+ * there, or the value or a default (the latest state only). */
+enum { GET_VALUE, GET_EXISTS, GET_OR_DEFAULT };
+
+static PyObject *db_get_impl(db_object *self, PyObject *const *args, Py_ssize_t nargs, int mode) {
+    static const char *names[] = {"get", "contains", "get"};
     if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes 1 or 2 arguments (%zd given)",
-                     exists_only ? "contains" : "get", nargs);
+        PyErr_Format(PyExc_TypeError, "%s() takes 1 or 2 arguments (%zd given)", names[mode], nargs);
         return NULL;
     }
     snapshot_object *snap = NULL;
-    if (nargs == 2 && lsm_snapshot_arg(self, args[1], &snap) < 0) return NULL;
+    if (nargs == 2 && mode != GET_OR_DEFAULT && lsm_snapshot_arg(self, args[1], &snap) < 0) return NULL;
+    if (PyUnicode_Check(args[0])) { /* the classic mistake, with its remedy */
+        PyErr_SetString(PyExc_TypeError, "a bytes-like key is required, not str: encode it, or open "
+                                         "the DB with key_codec='utf-8'");
+        return NULL;
+    }
     Py_buffer k;
     if (lsm_get_buffer(args[0], &k, "key") < 0) return NULL;
     if (db_enter(self) < 0) {
@@ -455,6 +462,7 @@ static PyObject *db_get_impl(db_object *self, PyObject *const *args, Py_ssize_t 
     if (snap) snap->users++; /* a release waits for it */
     lsmlog_db *db = self->db;
     const lsmlog_snapshot *cs = snap ? snap->snap : NULL;
+    int exists_only = mode == GET_EXISTS;
     void *val = NULL;
     size_t vlen = 0;
     int rc;
@@ -467,6 +475,10 @@ static PyObject *db_get_impl(db_object *self, PyObject *const *args, Py_ssize_t 
     PyBuffer_Release(&k);
     if (rc == LSMLOG_NOTFOUND) {
         if (exists_only) Py_RETURN_FALSE;
+        if (mode == GET_OR_DEFAULT && nargs == 2) {
+            Py_INCREF(args[1]);
+            return args[1];
+        }
         Py_RETURN_NONE;
     }
     if (rc != LSMLOG_OK) return RAISE(self, rc);
@@ -476,12 +488,32 @@ static PyObject *db_get_impl(db_object *self, PyObject *const *args, Py_ssize_t 
     return bytes;
 }
 
+/* get(key, snapshot=None) -> bytes, or None when absent */
 static PyObject *db_get(db_object *self, PyObject *const *args, Py_ssize_t nargs) {
-    return db_get_impl(self, args, nargs, 0);
+    return db_get_impl(self, args, nargs, GET_VALUE);
 }
 
+/* contains(key, snapshot=None) -> bool */
 static PyObject *db_contains(db_object *self, PyObject *const *args, Py_ssize_t nargs) {
-    return db_get_impl(self, args, nargs, 1);
+    return db_get_impl(self, args, nargs, GET_EXISTS);
+}
+
+/* lookup(key, default=None) -> bytes, or default when absent: DB.get of a DB
+ * without codecs, bound straight to the instance (no Python frame per get),
+ * so it takes default by keyword too */
+static PyObject *db_lookup(db_object *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
+        if (PyTuple_GET_SIZE(kwnames) != 1 || nargs != 1 ||
+            PyUnicode_CompareWithASCIIString(name, "default") != 0) {
+            PyErr_SetString(PyExc_TypeError, "get() takes a key and a default (by position or as "
+                                             "default=), nothing else");
+            return NULL;
+        }
+        nargs = 2; /* the keyword's value follows the key */
+    }
+    return db_get_impl(self, args, nargs, GET_OR_DEFAULT);
 }
 
 /* iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0, *, once=False)
@@ -605,6 +637,8 @@ static PyMethodDef db_methods[] = {
     {"write", (PyCFunction)db_write, METH_O, "write(batch): applies a WriteBatch atomically"},
     {"get", FASTCALL(db_get), "get(key, snapshot=None) -> bytes, or None when absent"},
     {"contains", FASTCALL(db_contains), "contains(key, snapshot=None) -> bool"},
+    {"lookup", (PyCFunction)(void (*)(void))db_lookup, METH_FASTCALL | METH_KEYWORDS,
+     "lookup(key, default=None) -> bytes, or default when absent"},
     {"iter", KWCALL(db_iter),
      "iter(start=None, stop=None, prefix=None, reverse=False, snapshot=None, mode=0, *, "
      "once=False) -> DBIter; with once=True the end or an error closes it"},

@@ -253,7 +253,7 @@ static int make_room(lsmlog_db *db, int force) {
         }
         memtable *fresh = NULL;
         uint64_t end = 0;
-        if ((rc = memtable_new(&fresh))) break;
+        if ((rc = memtable_new(&fresh, db->opts.memtable_bytes))) break;
         if ((rc = lsmlog_log_bounds(db->wal, NULL, &end))) {
             memtable_unref(fresh);
             break;
@@ -638,7 +638,7 @@ static int replay_wal(lsmlog_db *db, uint64_t from, uint64_t *next) {
             db->imm = db->mem;
             db->imm_wal_end = r.offset + 1;
             db->mem = NULL;
-            if ((rc = memtable_new(&db->mem))) break;
+            if ((rc = memtable_new(&db->mem, db->opts.memtable_bytes))) break;
             pthread_mutex_lock(&db->work_mu);
             rc = flush_imm(db);
             pthread_mutex_unlock(&db->work_mu);
@@ -688,7 +688,7 @@ static int rebuild_view(lsmlog_db *db) {
         }
     version_unref(v);
     memtable *fresh = NULL, *old;
-    if (rc == LSMLOG_OK) rc = memtable_new(&fresh);
+    if (rc == LSMLOG_OK) rc = memtable_new(&fresh, db->opts.memtable_bytes);
     if (rc) return rc;
     pthread_mutex_lock(&db->mu);
     old = db->mem;
@@ -971,7 +971,7 @@ int db_open_view(lsmlog_db *db) {
     if (rc == LSMLOG_OK && !db->vs) rc = vset_open(db->dir, db->opts.create, db->opts.readonly, &db->vs);
     if (rc == LSMLOG_OK) rc = db_check_tables(db); /* a missing table: refused (db_repair.c) */
     if (rc == LSMLOG_OK && !db->wal) rc = open_wal(db);
-    if (rc == LSMLOG_OK) rc = memtable_new(&db->mem);
+    if (rc == LSMLOG_OK) rc = memtable_new(&db->mem, db->opts.memtable_bytes);
     if (rc == LSMLOG_OK) {
         db->last_seq = db->vs->last_seq;
         if (db->lock_fd < 0) return db_refresh(db); /* sets the view's marks */

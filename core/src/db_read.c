@@ -114,15 +114,17 @@ static table_file *level_find(const version *v, int l, const uint8_t *k, size_t 
 }
 
 /* Turns the newest entry found into the answer: a put's value (copied, the
- * TTL's expiry stripped), or NOTFOUND for a delete or an expired put. */
-static int answer(int type, const uint8_t *v, size_t vlen, int owned, int64_t now, void **val,
+ * TTL's expiry stripped), or NOTFOUND for a delete or an expired put. The
+ * clock is read only for an entry with a TTL (a clock read is a sizeable
+ * part of a get from the memtable). */
+static int answer(const lsmlog_db *db, int type, const uint8_t *v, size_t vlen, int owned, void **val,
                   size_t *vlen_out) {
     const uint8_t *data = v;
     size_t n = vlen;
     if (type == KT_DELETE) return LSMLOG_NOTFOUND;
     if (type == KT_PUT_TTL) {
         if (vlen < 8) return st_error(LSMLOG_E_CORRUPT, "a value with a TTL is shorter than its expiry");
-        if (get_i64(v) <= now) return LSMLOG_NOTFOUND;
+        if (get_i64(v) <= db_now(db)) return LSMLOG_NOTFOUND;
         data += 8;
         n -= 8;
     }
@@ -158,13 +160,12 @@ int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, s
 
     rc = LSMLOG_NOTFOUND;
     int found = 0, type = 0;
-    int64_t now = db_now(db);
     for (int i = 0; i < 2 && !found; i++) {
         const void *mv;
         size_t ml;
         if (mems[i] && memtable_get(mems[i], k, klen, seq, &type, &mv, &ml) == LSMLOG_OK) {
             found = 1;
-            rc = answer(type, mv, ml, 0, now, val, vlen);
+            rc = answer(db, type, mv, ml, 0, val, vlen);
         }
     }
     for (int l = 0; !found && l < DB_LEVELS; l++) {
@@ -186,10 +187,10 @@ int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, s
             } else if (!want && type == KT_PUT_TTL) {
                 /* the expiry is needed: read the value after all */
                 trc = sst_reader_get(r, k, klen, seq, &type, NULL, &tv, &tl);
-                rc = trc ? trc : answer(type, tv, tl, 0, now, NULL, vlen);
+                rc = trc ? trc : answer(db, type, tv, tl, 0, NULL, vlen);
                 lm_free(tv);
             } else {
-                rc = answer(type, tv, tl, 1, now, val, vlen);
+                rc = answer(db, type, tv, tl, 1, val, vlen);
                 if (!(val && rc == LSMLOG_OK && type == KT_PUT)) lm_free(tv);
             }
         }

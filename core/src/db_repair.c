@@ -533,7 +533,7 @@ int db_repair_end(lsmlog_db *db) {
         memtable *fresh = NULL;
         uint64_t end = 0;
         rc = lsmlog_log_bounds(db->wal, NULL, &end);
-        if (rc == LSMLOG_OK) rc = memtable_new(&fresh);
+        if (rc == LSMLOG_OK) rc = memtable_new(&fresh, db->opts.memtable_bytes);
         if (rc == LSMLOG_OK) {
             pthread_mutex_lock(&db->mu);
             db->imm = db->mem;

@@ -35,8 +35,11 @@ typedef struct memtable memtable;
 struct mt_node;
 
 /* Makes an empty memtable holding one reference for the caller (release it
- * with memtable_unref). LSMLOG_OK, or LSMLOG_E_NOMEM (*out then NULL). */
-int memtable_new(memtable **out);
+ * with memtable_unref). buffer_bytes: the write buffer size it is meant to
+ * grow to, which sizes its key filter (1 byte per 64; memtable.c); 0: no
+ * filter, every get searches the list. LSMLOG_OK, or LSMLOG_E_NOMEM (*out
+ * then NULL). */
+int memtable_new(memtable **out, size_t buffer_bytes);
 
 /* Takes one more reference. Any thread. */
 void memtable_ref(memtable *m);
@@ -66,8 +69,13 @@ int memtable_add(memtable *m, uint64_t seq, int type, const void *key, size_t kl
 int memtable_get(memtable *m, const void *key, size_t klen, uint64_t snapshot_seq, int *type,
                  const void **val, size_t *vlen);
 
-/* Approximate bytes of memory in use (the arena's blocks); the DB flushes
- * the table when it passes the write buffer size. Any thread. */
+/* The key filter's answer for user key `key`: 0 if no entry of it was added
+ * before the call began (memtable_get then answers LSMLOG_NOTFOUND without a
+ * search), 1 if one may have been (always 1 without a filter). Any thread. */
+int memtable_may_contain(const memtable *m, const void *key, size_t klen);
+
+/* Approximate bytes of memory in use (the arena's blocks and the key
+ * filter), for the stats. Any thread. */
 size_t memtable_bytes(const memtable *m);
 
 /* Bytes the entries and the list take in the arena (without the unused

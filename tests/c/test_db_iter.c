@@ -275,7 +275,7 @@ static void world_make(world *w, const char *dir, size_t nkeys, size_t n, size_t
 
     ent **pick = malloc((n ? n : 1) * sizeof *pick);
     for (int m = 0; m < NMEM; m++) {
-        CHECK_OK(memtable_new(&w->mem[m]));
+        CHECK_OK(memtable_new(&w->mem[m], 4096));
         for (size_t i = 0; i < n; i++)
             if (w->e[i].src == m)
                 CHECK_OK(memtable_add(w->mem[m], w->e[i].seq, w->e[i].type, w->e[i].uk,
@@ -680,7 +680,7 @@ struct hand {
 
 static memtable *mt_with(const struct hand *h, size_t n) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 0));
     for (size_t i = 0; i < n; i++) {
         uint8_t val[64];
         size_t vl = strlen(h[i].v);
@@ -1080,7 +1080,7 @@ static void damage(void) {
  * iterator reaches it (and not when it is invisible at the snapshot). */
 static void short_ttl_value(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 0));
     CHECK_OK(memtable_add(m, 1, KT_PUT, "a", 1, "1", 1));
     CHECK_OK(memtable_add(m, 2, KT_PUT, "b", 1, "2", 1));
     CHECK_OK(memtable_add(m, 3, KT_PUT, "c", 1, "3", 1));

@@ -315,11 +315,16 @@ static void arena_stats(void) {
     arena_destroy(&a);
     arena_destroy(&a); /* empty again: destroying twice is harmless */
 
-    /* the memtable's size follows what it holds */
+    /* the memtable's size follows what it holds (no key filter here; with
+     * one, its bytes come on top: 1 per 64 of the buffer) */
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 0));
     size_t empty = memtable_bytes(m);
     CHECKF(empty >= ARENA_BLOCK_SIZE && empty < ARENA_BLOCK_SIZE + 256, "empty: %zu", empty);
+    memtable *filtered;
+    CHECK_OK(memtable_new(&filtered, 1 << 20));
+    CHECK_EQ_U64(memtable_bytes(filtered), empty + (1 << 20) / 64);
+    memtable_unref(filtered);
     static uint8_t val[1000];
     size_t payload = 0;
     for (int i = 0; i < 4000; i++) {
@@ -341,7 +346,7 @@ static void arena_stats(void) {
 
 static void ordering(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     CHECK_EQ_U64(memtable_count(m), 0);
     uint64_t lo = 123, hi = 456;
     CHECK_EQ_INT(memtable_seq_range(m, &lo, &hi), LSMLOG_NOTFOUND);
@@ -404,7 +409,7 @@ static void ordering(void) {
 
 static void snapshots(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     CHECK_OK(memtable_add(m, 10, KT_PUT, "key", 3, "v10", 3));
     CHECK_OK(memtable_add(m, 20, KT_PUT, "key", 3, "v20", 3));
     CHECK_OK(memtable_add(m, 30, KT_DELETE, "key", 3, NULL, 0));
@@ -451,7 +456,7 @@ static void snapshots(void) {
 
 static void empty_and_zero_bytes(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     /* keys that differ only in zero bytes and length, the empty key, empty values */
     CHECK_OK(memtable_add(m, 1, KT_PUT, NULL, 0, "empty-key", 9));
     CHECK_OK(memtable_add(m, 2, KT_PUT, "\0", 1, "zero", 4));
@@ -498,7 +503,7 @@ static void empty_and_zero_bytes(void) {
 
 static void refused(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     CHECK_OK(memtable_add(m, 5, KT_PUT, "k", 1, "v", 1));
     size_t bytes = memtable_bytes(m);
     CHECK_EQ_INT(memtable_add(m, 6, 3, "k", 1, "v", 1), LSMLOG_E_INVALID);
@@ -516,9 +521,46 @@ static void refused(void) {
     memtable_unref(m);
 }
 
+/* The key filter never hides a key added (however full: one line for
+ * thousands of keys) and rules out nearly every key absent at its usual
+ * size; without a filter every key "may" be there. */
+static void key_filter(void) {
+    size_t sizes[] = {4096, 1 << 20}; /* 1 line (64 bytes), 256 lines */
+    for (int s = 0; s < 2; s++) {
+        memtable *m;
+        CHECK_OK(memtable_new(&m, sizes[s]));
+        for (int i = 0; i < 5000; i++) {
+            char k[16];
+            int kl = snprintf(k, sizeof k, "key%07d", 2 * i);
+            CHECK_OK(memtable_add(m, (uint64_t)i + 1, i % 7 ? KT_PUT : KT_DELETE, k, (size_t)kl, k, (size_t)kl));
+            CHECK(memtable_may_contain(m, k, (size_t)kl));
+        }
+        int passed = 0;
+        for (int i = 0; i < 5000; i++) {
+            char k[16];
+            int kl = snprintf(k, sizeof k, "key%07d", 2 * i);
+            CHECKF(memtable_may_contain(m, k, (size_t)kl), "%s hidden by a %zu-byte buffer's filter", k, sizes[s]);
+            CHECK_OK(memtable_get(m, k, (size_t)kl, UINT64_MAX, NULL, NULL, NULL));
+            kl = snprintf(k, sizeof k, "key%07d", 2 * i + 1); /* never added */
+            passed += memtable_may_contain(m, k, (size_t)kl);
+            expect_notfound(m, k, (size_t)kl, UINT64_MAX);
+        }
+        if (s == 1) /* ~32 bits per key, 6 probes in a line: well under 1 % */
+            CHECKF(passed < 50, "%d of 5000 absent keys passed the filter", passed);
+        else /* saturated: nearly everything passes, and gets still answer right */
+            CHECKF(passed > 4000, "%d of 5000 absent keys passed a full filter", passed);
+        memtable_unref(m);
+    }
+    memtable *m;
+    CHECK_OK(memtable_new(&m, 0));
+    CHECK(memtable_may_contain(m, "absent", 6));
+    CHECK(memtable_may_contain(m, NULL, 0));
+    memtable_unref(m);
+}
+
 static void references(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     CHECK_OK(memtable_add(m, 1, KT_PUT, "k", 1, "value", 5));
     memtable_ref(m);
     memtable_iter it;
@@ -583,7 +625,7 @@ static void random_vs_model(void) {
     enum { N = 6000 };
     static uint8_t val[46000];
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     model md = {0};
     uint64_t *seqs = shuffled_seqs(N);
     uint64_t lo = UINT64_MAX, hi = 0;
@@ -699,14 +741,14 @@ static void alloc_failures(void) {
     for (unsigned long nth = 1;; nth++) {
         atomic_store(&fail_calls, 0);
         atomic_store(&fail_at, nth);
-        int rc = memtable_new(&m);
+        int rc = memtable_new(&m, 1 << 20);
         if (rc == LSMLOG_OK) break;
         CHECK_EQ_INT(rc, LSMLOG_E_NOMEM);
         CHECK(m == NULL);
         failed_news++;
         CHECK(nth < 10);
     }
-    CHECK_EQ_INT(failed_news, 2); /* the handle, then the arena's first block */
+    CHECK_EQ_INT(failed_news, 3); /* the handle, its key filter, then the arena's first block */
 
     /* every add runs with its next allocation failing: the adds that need a
      * block fail, must leave the table as it was, and succeed when retried */
@@ -925,7 +967,7 @@ static void *cw_reader_main(void *arg) {
 
 static void concurrent(void) {
     memtable *m;
-    CHECK_OK(memtable_new(&m));
+    CHECK_OK(memtable_new(&m, 1 << 20));
     atomic_store(&cw_added, 0);
     atomic_store(&cw_done, 0);
     cw_reader rd[CW_READERS];
@@ -967,6 +1009,7 @@ int main(void) {
     TU_CASE(snapshots);
     TU_CASE(empty_and_zero_bytes);
     TU_CASE(refused);
+    TU_CASE(key_filter);
     TU_CASE(references);
     TU_CASE(random_vs_model);
     TU_CASE(alloc_failures);

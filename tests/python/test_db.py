@@ -61,6 +61,29 @@ def test_overwrite_and_delete_of_absent_key_is_a_noop(db: DB) -> None:
     assert b"a" not in db
 
 
+def test_get_default_with_and_without_codecs(tmp_path: Path) -> None:
+    # get() of a DB without codecs is the extension's method bound to the
+    # instance; it must answer exactly as the Python one of a DB with codecs
+    sentinel = object()
+    with DB(tmp_path / "plain") as plain, DB(tmp_path / "coded", key_codec="utf-8") as coded:
+        plain.put(b"k", b"v")
+        coded.put("k", b"v")
+        for d, k, absent in ((plain, b"k", b"nope"), (coded, "k", "nope")):
+            assert d.get(k) == b"v" and d.get(k, sentinel) == b"v"
+            assert d.get(absent) is None
+            assert d.get(absent, sentinel) is sentinel
+            assert d.get(absent, default=sentinel) is sentinel
+            with pytest.raises(TypeError):
+                d.get(k, sentinel, None)  # type: ignore[call-arg]
+            with pytest.raises(TypeError):
+                d.get(k, dflt=1)  # type: ignore[call-arg]
+        assert plain.get(bytearray(b"k")) == b"v" and plain.get(memoryview(b"k")) == b"v"
+        with pytest.raises(TypeError, match="key_codec='utf-8'"):
+            plain.get("k")
+    with pytest.raises(ValueError, match="closed"):
+        plain.get(b"k")
+
+
 def test_len_iter_bool_and_mixins(db: DB) -> None:
     assert len(db) == 0 and not db and list(db) == []
     db.update({b"b": b"2", b"a": b"1", b"c": b"3"})
