@@ -91,7 +91,9 @@ int bloom_builder_add(bloom_builder *bb, const uint8_t *key, size_t n) {
     return LSMLOG_OK;
 }
 
-size_t bloom_builder_size(const bloom_builder *bb) {
+/* ---- CLASSIC (format version 1) ------------------------------------------- */
+
+static size_t classic_size(const bloom_builder *bb) {
     uint64_t bits = (uint64_t)bb->n * (uint64_t)bb->bits_per_key;
     /* A floor, because a filter of a handful of keys would otherwise be a few
      * bits wide and match nearly everything. */
@@ -107,8 +109,8 @@ size_t bloom_builder_size(const bloom_builder *bb) {
  * a multiple of 8 (64 in a small table's filter, dividing 2^32), and an even
  * delta would walk a shorter cycle — at worst, a multiple of 64, every probe
  * on one bit. */
-void bloom_builder_finish(const bloom_builder *bb, uint8_t *dst) {
-    size_t len = bloom_builder_size(bb);
+static void classic_finish(const bloom_builder *bb, uint8_t *dst) {
+    size_t len = classic_size(bb);
     uint64_t bits = (uint64_t)(len - 1) * 8;
     uint32_t k = bloom_k(bb->bits_per_key);
     memset(dst, 0, len - 1);
@@ -124,19 +126,109 @@ void bloom_builder_finish(const bloom_builder *bb, uint8_t *dst) {
     }
 }
 
-int bloom_filter_ok(const uint8_t *filter, size_t len) {
-    return len >= 2 && filter[len - 1] >= 1 && filter[len - 1] <= SST_BLOOM_MAX_K;
-}
-
-int bloom_may_match(const uint8_t *filter, size_t len, const uint8_t *key, size_t n) {
-    uint64_t bits = (uint64_t)(len - 1) * 8;
-    uint32_t k = filter[len - 1];
-    uint64_t h64 = bloom_hash(key, n);
+static int classic_may_match(const bloom_filter *f, uint64_t h64) {
     uint32_t h = (uint32_t)h64, delta = (uint32_t)(h64 >> 32) | 1;
-    for (uint32_t j = 0; j < k; j++) {
-        uint64_t pos = h % bits;
-        if (!(filter[pos / 8] & (1u << (pos % 8)))) return 0;
+    for (uint32_t j = 0; j < f->k; j++) {
+        uint64_t pos = h % f->size;
+        if (!(f->bits[pos / 8] & (1u << (pos % 8)))) return 0;
         h += delta;
     }
     return 1;
+}
+
+/* ---- BLOCKED (format version 2) ------------------------------------------- */
+
+/* Lines for n keys: n * bits_per_key bits rounded up to whole lines, at
+ * least one, at most SST_BLOOM_MAX_BYTES of them. */
+static uint64_t blocked_lines(const bloom_builder *bb) {
+    uint64_t bits = (uint64_t)bb->n * (uint64_t)bb->bits_per_key;
+    uint64_t lines = (bits + SST_BLOOM_LINE_BITS - 1) / SST_BLOOM_LINE_BITS;
+    if (lines < 1) lines = 1;
+    if (lines > SST_BLOOM_MAX_BYTES / SST_BLOOM_LINE_BYTES) lines = SST_BLOOM_MAX_BYTES / SST_BLOOM_LINE_BYTES;
+    return lines;
+}
+
+static size_t blocked_pad(uint64_t at) {
+    return (size_t)((SST_BLOOM_LINE_BYTES - at % SST_BLOOM_LINE_BYTES) % SST_BLOOM_LINE_BYTES);
+}
+
+/* A key's line: the high half of its hash scaled to the line count (a
+ * multiply and a shift, no division). */
+static uint64_t blocked_line(uint64_t h64, uint64_t lines) {
+    return ((h64 >> 32) * lines) >> 32;
+}
+
+/* Probe j is the top 9 bits of h * SST_BLOOM_PROBE_MUL^j (mod 2^32), h the
+ * low half of the hash: independent of the line, which took the high half. */
+#define NEXT_PROBE(h) ((h) *= SST_BLOOM_PROBE_MUL)
+#define PROBE_BIT(h) ((h) >> (32 - SST_BLOOM_LINE_SHIFT))
+
+static void blocked_finish(const bloom_builder *bb, uint64_t at, uint8_t *dst) {
+    size_t pad = blocked_pad(at);
+    uint64_t lines = blocked_lines(bb);
+    uint32_t k = bloom_k(bb->bits_per_key);
+    uint8_t *line0 = dst + pad;
+    memset(dst, 0, pad + (size_t)lines * SST_BLOOM_LINE_BYTES);
+    line0[lines * SST_BLOOM_LINE_BYTES] = (uint8_t)k;
+    line0[lines * SST_BLOOM_LINE_BYTES + 1] = (uint8_t)pad;
+    for (size_t i = 0; i < bb->n; i++) {
+        uint8_t *line = line0 + blocked_line(bb->hashes[i], lines) * SST_BLOOM_LINE_BYTES;
+        uint32_t h = (uint32_t)bb->hashes[i];
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t bit = PROBE_BIT(h);
+            line[bit / 8] |= (uint8_t)(1u << (bit % 8));
+            NEXT_PROBE(h);
+        }
+    }
+}
+
+static int blocked_may_match(const bloom_filter *f, uint64_t h64) {
+    const uint8_t *line = f->bits + blocked_line(h64, f->size) * SST_BLOOM_LINE_BYTES;
+    uint32_t h = (uint32_t)h64;
+    for (uint32_t j = 0; j < f->k; j++) {
+        uint32_t bit = PROBE_BIT(h);
+        if (!(line[bit / 8] & (1u << (bit % 8)))) return 0;
+        NEXT_PROBE(h);
+    }
+    return 1;
+}
+
+/* ---- both ----------------------------------------------------------------- */
+
+size_t bloom_builder_size(const bloom_builder *bb, bloom_layout lay, uint64_t at) {
+    if (lay == BLOOM_CLASSIC) return classic_size(bb);
+    return blocked_pad(at) + (size_t)blocked_lines(bb) * SST_BLOOM_LINE_BYTES + 2;
+}
+
+void bloom_builder_finish(const bloom_builder *bb, bloom_layout lay, uint64_t at, uint8_t *dst) {
+    if (lay == BLOOM_CLASSIC)
+        classic_finish(bb, dst);
+    else
+        blocked_finish(bb, at, dst);
+}
+
+int bloom_filter_parse(const uint8_t *block, size_t len, bloom_layout lay, bloom_filter *f) {
+    f->layout = lay;
+    if (lay == BLOOM_CLASSIC) {
+        if (len < 2 || block[len - 1] < 1 || block[len - 1] > SST_BLOOM_MAX_K) return 0;
+        f->bits = block;
+        f->size = (uint64_t)(len - 1) * 8;
+        f->k = block[len - 1];
+        return 1;
+    }
+    if (lay != BLOOM_BLOCKED || len < 2 + SST_BLOOM_LINE_BYTES) return 0;
+    size_t pad = block[len - 1];
+    uint32_t k = block[len - 2];
+    if (pad >= SST_BLOOM_LINE_BYTES || k < 1 || k > SST_BLOOM_MAX_K || len - 2 < pad + SST_BLOOM_LINE_BYTES ||
+        (len - 2 - pad) % SST_BLOOM_LINE_BYTES != 0)
+        return 0;
+    f->bits = block + pad;
+    f->size = (len - 2 - pad) / SST_BLOOM_LINE_BYTES;
+    f->k = k;
+    return 1;
+}
+
+int bloom_may_match(const bloom_filter *f, const uint8_t *key, size_t n) {
+    uint64_t h = bloom_hash(key, n);
+    return f->layout == BLOOM_CLASSIC ? classic_may_match(f, h) : blocked_may_match(f, h);
 }

@@ -48,6 +48,7 @@ void sst_options_init(sst_options *o, sst_cmp_fn cmp) {
     o->block_size = SST_BLOCK_SIZE;
     o->restart_interval = SST_RESTART_INTERVAL;
     o->bloom_bits = SST_BLOOM_BITS_DEFAULT;
+    o->format_version = SST_FORMAT_VERSION;
 }
 
 void sst_props_clear(sst_props *p) {
@@ -199,7 +200,8 @@ static int flush_data_block(sst_builder *b) {
 /* ---- the interface ------------------------------------------------------- */
 
 int sst_builder_open(const char *path, const sst_options *opts, sst_builder **out) {
-    if (!opts || !opts->cmp || opts->bloom_bits < 0 || opts->bloom_bits > 1000)
+    if (!opts || !opts->cmp || opts->bloom_bits < 0 || opts->bloom_bits > 1000 ||
+        opts->format_version > SST_FORMAT_VERSION)
         return st_error(LSMLOG_E_INVALID, "table %s: bad options", path);
     sst_builder *b = lm_calloc(1, sizeof *b);
     if (!b) return st_error(LSMLOG_E_NOMEM, "out of memory building %s", path);
@@ -207,6 +209,7 @@ int sst_builder_open(const char *path, const sst_options *opts, sst_builder **ou
     b->opt = *opts;
     if (!b->opt.block_size) b->opt.block_size = SST_BLOCK_SIZE;
     if (!b->opt.restart_interval) b->opt.restart_interval = SST_RESTART_INTERVAL;
+    if (!b->opt.format_version) b->opt.format_version = SST_FORMAT_VERSION;
     block_builder_init(&b->data, b->opt.restart_interval);
     block_builder_init(&b->index, SST_INDEX_RESTART_INTERVAL);
     bloom_builder_init(&b->bloom, b->opt.bloom_bits);
@@ -309,10 +312,12 @@ int sst_builder_finish(sst_builder *b, int sync, sst_props *out) {
 
     uint64_t f_off = 0, f_size = 0, p_off, p_size, i_off, i_size;
     if (b->opt.bloom_bits > 0) {
-        size_t n = bloom_builder_size(&b->bloom);
+        bloom_layout lay = b->opt.format_version == 1 ? BLOOM_CLASSIC : BLOOM_BLOCKED;
+        uint64_t at = file_pos(b); /* where the filter's contents will start */
+        size_t n = bloom_builder_size(&b->bloom, lay, at);
         uint8_t *filter = lm_malloc(n);
         if (!filter) return nomem(b);
-        bloom_builder_finish(&b->bloom, filter);
+        bloom_builder_finish(&b->bloom, lay, at, filter);
         int rc = write_block(b, filter, n, &f_off, &f_size);
         lm_free(filter);
         if (rc) return rc;
@@ -335,7 +340,7 @@ int sst_builder_finish(sst_builder *b, int sync, sst_props *out) {
     put_u64(footer + 24, f_size);
     put_u64(footer + 32, p_off);
     put_u64(footer + 40, p_size);
-    put_u32(footer + 48, SST_FORMAT_VERSION);
+    put_u32(footer + 48, b->opt.format_version);
     put_u32(footer + SST_FOOTER_CRC_AT, crc32c_mask(crc32c_value(footer, SST_FOOTER_CRC_AT)));
     put_u64(footer + SST_FOOTER_MAGIC_AT, SST_MAGIC);
     if (emit(b, footer, sizeof footer) || flush_wbuf(b)) return b->status;

@@ -23,6 +23,8 @@ typedef struct sst_options {
         restart_interval; /* entries per restart in data blocks; default SST_RESTART_INTERVAL */
     int bloom_bits;       /* filter bits per user key; default 10; 0: no filter block */
     int64_t created_ms;   /* stored creation time; 0 (default): the wall clock at open */
+    uint32_t format_version; /* SST_FORMAT_VERSION (default); 1 writes the version 1
+                                layout (CLASSIC filter), for tests of reading old tables */
 } sst_options;
 
 /* Fills *o with the defaults and the comparator. */

@@ -12,7 +12,9 @@
 
 #include <stdint.h>
 
-#define SST_FORMAT_VERSION 1u
+/* Version 2: the filter block is BLOCKED (below); version 1 tables (CLASSIC
+ * filter) are still read. */
+#define SST_FORMAT_VERSION 2u
 
 /* ---- blocks ----------------------------------------------------------------
  * Block contents (data, index, props use the same entry layout; the filter
@@ -62,6 +64,16 @@
 #define SST_TRAILER_FIRST UINT64_MAX
 
 /* ---- bloom filter block ----------------------------------------------------
+ * Format version 2 (BLOCKED):
+ *     pad[p]  line[64]{L}  k:u8  p:u8
+ * over the distinct user keys of the table; p < 64 makes the lines start on a
+ * 64-byte boundary of the file; L = ceil(n * bits_per_key / 512), at least 1;
+ * k as below. With H = MurmurHash64A(x, seed SST_BLOOM_SEED), key x's line is
+ * ((H >> 32) * L) >> 32, and with h = H mod 2^32, probe j (0 <= j < k) is bit
+ * (h * 0x9e3779b9^j mod 2^32) >> 23 of that line (bit b: byte b/8, bit b%8,
+ * LSB first).
+ *
+ * Format version 1 (CLASSIC):
  *     bits[m/8]  k:u8
  * over the distinct user keys of the table, m = max(n * bits_per_key, 64)
  * rounded up to a multiple of 8; k = bits_per_key * 69 / 100 clamped to
@@ -77,6 +89,10 @@
 /* A filter past this many bytes is capped (2^32 bits: the hash is 32-bit, so
  * more bits could not be reached). */
 #define SST_BLOOM_MAX_BYTES (1ull << 29)
+#define SST_BLOOM_LINE_BYTES 64u
+#define SST_BLOOM_LINE_BITS 512u
+#define SST_BLOOM_LINE_SHIFT 9 /* log2(SST_BLOOM_LINE_BITS) */
+#define SST_BLOOM_PROBE_MUL 0x9e3779b9u
 
 /* ---- properties block ------------------------------------------------------
  *     num_entries:varint64  num_deletions:varint64  num_data_blocks:varint64

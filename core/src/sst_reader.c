@@ -42,9 +42,9 @@ struct sst_reader {
     sst_cmp_fn cmp;
     block index;        /* its contents: owned (index.owned) or in the mapping */
     uint64_t index_off; /* its file position, for messages */
-    const uint8_t *filter; /* filter block contents (in the mapping or filter_owned); NULL: no filter */
+    bloom_filter filter;   /* over the filter block (in the mapping or filter_owned) */
+    int has_filter;        /* 0: the table has no filter block */
     uint8_t *filter_owned;
-    size_t filter_len;
     sst_props props;   /* keys owned */
     uint64_t data_end; /* the data blocks fill [0, data_end) */
     atomic_uint_fast64_t gets, bloom_useful, bloom_useless, block_reads;
@@ -364,16 +364,18 @@ static int open_table(sst_reader *r) {
     r->index_off = i_off;
 
     if (f_size) {
+        const uint8_t *fb = NULL;
         if (r->map) {
-            rc = map_block(r, "filter", f_off, f_size, UINT64_MAX, &r->filter);
+            rc = map_block(r, "filter", f_off, f_size, UINT64_MAX, &fb);
         } else {
             rc = read_block(r, "filter", f_off, f_size, &r->filter_owned);
-            r->filter = r->filter_owned;
+            fb = r->filter_owned;
         }
         if (rc) return rc;
-        r->filter_len = (size_t)f_size;
-        if (!bloom_filter_ok(r->filter, r->filter_len))
+        bloom_layout lay = version == 1 ? BLOOM_CLASSIC : BLOOM_BLOCKED;
+        if (!bloom_filter_parse(fb, (size_t)f_size, lay, &r->filter))
             return corrupt_at(r, "filter", f_off, "bad probe count or size");
+        r->has_filter = 1;
     }
 
     if ((rc = read_block(r, "properties", p_off, p_size, &buf))) return rc;
@@ -669,7 +671,7 @@ int sst_reader_salvage(sst_reader *r, sst_entry_fn entry, sst_bad_block_fn bad, 
 int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t snapshot_seq,
                    int *type, uint64_t *seq, uint8_t **val, size_t *vlen) {
     count(&r->gets);
-    if (r->filter && !bloom_may_match(r->filter, r->filter_len, ukey, ulen)) {
+    if (r->has_filter && !bloom_may_match(&r->filter, ukey, ulen)) {
         count(&r->bloom_useful);
         return LSMLOG_NOTFOUND;
     }
@@ -721,7 +723,7 @@ int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t sna
                 }
             }
         }
-        if (rc == LSMLOG_NOTFOUND && r->filter) count(&r->bloom_useless);
+        if (rc == LSMLOG_NOTFOUND && r->has_filter) count(&r->bloom_useless);
     }
     iter_cleanup(&it);
     return rc;

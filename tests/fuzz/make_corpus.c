@@ -277,8 +277,10 @@ static void add(sst_builder *b, const char *ukey, uint64_t seq, int type, const 
     CHECK(sst_builder_add(b, k, ul + IKEY_TRAILER_SIZE, val, vlen));
 }
 
-/* Builds a table with `fill` and returns its bytes. */
-static buf table(int bloom_bits, size_t block_size, uint32_t restart, void (*fill)(sst_builder *)) {
+/* Builds a table of format `version` (0: the current one) with `fill` and
+ * returns its bytes. */
+static buf table_v(uint32_t version, int bloom_bits, size_t block_size, uint32_t restart,
+                   void (*fill)(sst_builder *)) {
     fresh_scratch();
     char p[1024];
     sub(p, sizeof p, "000007.sst");
@@ -288,12 +290,17 @@ static buf table(int bloom_bits, size_t block_size, uint32_t restart, void (*fil
     o.created_ms = FIXED_CREATED_MS;
     if (block_size) o.block_size = block_size;
     if (restart) o.restart_interval = restart;
+    if (version) o.format_version = version;
     sst_builder *b;
     CHECK(sst_builder_open(p, &o, &b));
     fill(b);
     CHECK(sst_builder_finish(b, 0, NULL));
     sst_builder_free(b);
     return read_file(p);
+}
+
+static buf table(int bloom_bits, size_t block_size, uint32_t restart, void (*fill)(sst_builder *)) {
+    return table_v(0, bloom_bits, block_size, restart, fill);
 }
 
 static void fill_few(sst_builder *b) {
@@ -354,6 +361,13 @@ static void corpus_sst(void) {
     emit(T, "ttl-and-delete", td.p, td.n);
     buf em = table(10, 0, 0, fill_empty);
     emit(T, "empty-table", em.p, em.n);
+    /* format version 1 (the classic filter), still read */
+    buf v1 = table_v(1, 10, 0, 0, fill_few);
+    emit(T, "v1-few-keys-bloom", v1.p, v1.n);
+    free(v1.p);
+    v1 = table_v(1, 10, 256, 4, fill_versions);
+    emit(T, "v1-many-versions-small-blocks", v1.p, v1.n);
+    free(v1.p);
 
     /* damaged: a flipped byte in the first data block (its CRC), the footer's
      * magic broken, the file cut short, the tail of the first block cut into */
