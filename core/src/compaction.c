@@ -1,19 +1,23 @@
 /* compaction.c — leveled compaction (LevelDB's db/version_set.cc picking and
- * db/db_impl.cc DoCompactionWork, written anew, with TTL).
+ * db/db_impl.cc DoCompactionWork, written anew, with TTL), with two of
+ * RocksDB's refinements: the table a level >= 1 gives up is picked as
+ * kMinOverlappingRatio picks it, and output tables end at the boundaries of
+ * the tables below them (level_compaction_dynamic_file_size).
  *
  * Level 0 holds flushed memtables, whose ranges may overlap; once it holds
  * DB_L0_COMPACT_TRIGGER tables, its oldest table and every table that
  * overlaps what is taken (transitively) are compacted into level 1. Level n >= 1
  * is compacted into n+1 once it holds more than its size (10 MiB for level 1,
- * x10 per level), one table at a time, round robin in key order (a pointer
- * per level), widened to the level's other tables that fit inside the key
- * range of the next level's tables it overlaps. The tables of the next level
- * that overlap the input are merged with it; the output is cut into tables of
- * about DB_TABLE_BYTES, or where a table would overlap more than
- * DB_GRANDPARENT_TABLES tables' bytes of the level below it, and only between
- * user keys (so every version of a key stays in one table of a level). A
- * single input table that overlaps nothing below moves down without being
- * rewritten.
+ * x10 per level), one table at a time: the one with the fewest bytes of level
+ * n+1 under it per byte of its own, widened to the level's other tables that
+ * fit inside the key range of the next level's tables it overlaps. The
+ * tables of the next level that overlap the input are merged with it; the
+ * output is cut into tables of about DB_TABLE_BYTES, or where a table would
+ * overlap more than DB_GRANDPARENT_TABLES tables' bytes of the level below
+ * it, or, once past half that size, where a table of the level below starts
+ * or ends (gp_cut); and only between user keys (so every version of a key
+ * stays in one table of a level). A single input table that overlaps
+ * nothing below moves down without being rewritten.
  *
  * What is dropped: an entry hidden by a newer entry of its key that every
  * snapshot sees; a tombstone (or an expired TTL put) that every snapshot sees,
@@ -27,6 +31,7 @@
 #include "merge_iter.h"
 #include "status.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define PROGRESS_STEP (1u << 20) /* call the progress callback every MiB read */
@@ -215,29 +220,73 @@ static void out_abandon(outputs *o) {
     }
 }
 
-/* LevelDB's grandparent rule: an output table is cut before it overlaps more
- * than DB_GRANDPARENT_TABLES tables' bytes of the level below its own, so
- * that compacting it later reads a bounded amount. */
+/* Where an output table ends, besides at DB_TABLE_BYTES. Two rules look at
+ * the tables of the level below the output's (the grandparents):
+ *
+ * - LevelDB's: a table ends before it would overlap more than
+ *   DB_GRANDPARENT_TABLES tables' bytes there, so that compacting it later
+ *   reads a bounded amount.
+ * - RocksDB's alignment (level_compaction_dynamic_file_size, 7.8 and later):
+ *   a table that has reached half its size ends where a grandparent starts
+ *   or ends, so that moving it down later merges it with whole tables and
+ *   not also with the edges of tables that lie mostly under its neighbours
+ *   (each such edge is a whole table rewritten for a sliver of overlap). The
+ *   size it must reach grows by 5 % with each grandparent boundary it has
+ *   spanned, to 90 %, so tables stay close to their size. And a table ends
+ *   before a key past a whole grandparent (of over 1/8 of a table's size)
+ *   that none of its keys fall in, so that its compaction skips that one. */
 typedef struct grandparents {
     table_file *const *files; /* the level below the output, sorted by key */
-    size_t n, i;              /* files[i..]: not yet passed */
-    uint64_t overlap, limit;  /* bytes of passed files the current output spans */
-    int seen;                 /* a key went into the current output */
+    size_t n, i;              /* files[i]: the first that does not end before the last key */
+    int in_gap;               /* the last key lies before files[i], not in it */
+    int seen;                 /* a key of this compaction went out */
+    uint64_t overlap, limit;  /* bytes of the grandparents the current output overlaps */
+    unsigned crossed;         /* grandparent boundaries the current output spans */
 } grandparents;
 
-/* Called with each new user key of the output, in order, and whether the
- * output table is full: whether the table should end before this key. */
-static int gp_cut(grandparents *g, const uint8_t *k, size_t klen, int full) {
+/* Called with each new user key of the output, in order, and the size of
+ * the output table so far (0: none open): whether the table should end
+ * before this key. */
+static int gp_cut(grandparents *g, const uint8_t *k, size_t klen, uint64_t size, uint64_t target) {
+    unsigned crossed = 0;
+    uint64_t skipped = 0; /* bytes of the grandparents this key steps over whole */
+    int entered = 0;
     while (g->i < g->n) {
         const file_meta *m = &g->files[g->i]->meta;
-        if (ukey_cmp(k, klen, m->largest, m->largest_len - 8) <= 0) break;
-        if (g->seen) g->overlap += m->size;
-        g->i++;
+        if (g->in_gap) {
+            if (ukey_cmp(k, klen, m->smallest, m->smallest_len - 8) < 0) break;
+            g->in_gap = 0; /* into files[i] */
+            entered = 1;
+            crossed++;
+            g->overlap += m->size;
+        } else {
+            if (ukey_cmp(k, klen, m->largest, m->largest_len - 8) <= 0) break;
+            g->in_gap = 1; /* past files[i] */
+            g->i++;
+            crossed++;
+            if (entered) skipped += m->size;
+            entered = 0;
+        }
     }
-    g->seen = 1;
-    if (!full && g->overlap <= g->limit) return 0;
-    g->overlap = 0;
-    return 1;
+    /* the bytes of the grandparent k lies in, if any */
+    uint64_t here = !g->in_gap && g->i < g->n ? g->files[g->i]->meta.size : 0;
+    if (!g->seen) { /* the compaction's first key: its table starts here */
+        g->seen = 1;
+        g->overlap = here;
+        g->crossed = 0;
+        return 0;
+    }
+    g->crossed += crossed;
+    int cut = size >= target;
+    if (!cut && size && crossed) {
+        unsigned pct = 50 + (g->crossed < 8 ? 5 * g->crossed : 40);
+        cut = g->overlap > g->limit || skipped > target / 8 || size >= target / 100 * pct;
+    }
+    if (cut) { /* the next table starts at k */
+        g->overlap = here;
+        g->crossed = 0;
+    }
+    return cut;
 }
 
 /* Merges inputs (tables of `level` and of `out`, which is level+1, or level
@@ -339,7 +388,8 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
                 vl = 0;
             }
             int new_key = !have_last || ukey_cmp(k, ul, last_out, last_len) != 0;
-            if (new_key && gp_cut(&gp, k, ul, o.b && sst_builder_file_size(o.b) >= db->table_bytes) && o.b)
+            if (new_key &&
+                gp_cut(&gp, k, ul, o.b ? sst_builder_file_size(o.b) : 0, db->table_bytes) && o.b)
                 rc = out_finish(&o);
             if (rc == LSMLOG_OK && !o.b) rc = out_open(&o);
             if (rc == LSMLOG_OK) rc = sst_builder_add(o.b, k, kl, val, vl);
@@ -408,15 +458,6 @@ static int trivial_move(lsmlog_db *db, int level, const table_file *t) {
     return rc;
 }
 
-/* Where the level's next background compaction starts: after user key k. */
-static void set_compact_ptr(lsmlog_db *db, int level, const uint8_t *k, size_t len) {
-    uint8_t *p = lm_realloc(db->compact_ptr[level], len ? len : 1);
-    if (!p) return; /* out of memory: the pointer stays (only fairness suffers) */
-    memcpy(p, k, len);
-    db->compact_ptr[level] = p;
-    db->compact_ptr_len[level] = len;
-}
-
 /* LevelDB's input expansion: takes in every table of `level` that lies within
  * the key range of the whole compaction, when that does not pull in more
  * tables of the next level and the compaction stays under
@@ -450,7 +491,7 @@ static int expand_inputs(const lsmlog_db *db, const version *v, int level, tlist
 
 /* Compacts the tables `first` of `level` (with what overlaps them in the
  * next level) one level down. A background compaction (allow_move) of level
- * n >= 1 also widens `first` (expand_inputs) and moves the level's pointer. */
+ * n >= 1 also widens `first` (expand_inputs). */
 static int compact_level(lsmlog_db *db, const version *v, int level, tlist *first, progress *pr, int allow_move) {
     ukey_range r;
     tlist_range(first, &r);
@@ -462,7 +503,6 @@ static int compact_level(lsmlog_db *db, const version *v, int level, tlist *firs
         if (rc == LSMLOG_OK && below.n) rc = expand_inputs(db, v, level, first, &below);
         lm_free(below.v);
         tlist_range(first, &r);
-        if (rc == LSMLOG_OK) set_compact_ptr(db, level, r.hi, r.hi_len);
     }
     for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&in, first->v[i]);
     size_t before = in.n;
@@ -515,20 +555,43 @@ static int pick_level0(const version *v, tlist *first) {
     return rc;
 }
 
-/* Level n >= 1: the table after the one compacted last time, in key order,
- * round the level (LevelDB's compact pointer). The level sweeps its key
- * space, so the table taken is where the level has gathered data longest:
- * the most bytes moved down per byte of the next level rewritten. */
-static table_file *pick_next(lsmlog_db *db, const version *v, int level) {
-    size_t i = 0;
-    if (db->compact_ptr[level])
-        while (i < v->nfiles[level]) {
-            const file_meta *m = &v->files[level][i]->meta;
-            if (ukey_cmp(m->largest, m->largest_len - 8, db->compact_ptr[level], db->compact_ptr_len[level]) > 0)
+/* Level n >= 1: the table that rewrites the fewest bytes of level n+1 per
+ * byte it moves down — the smallest (bytes of the level n+1 tables it
+ * overlaps) / (its own bytes) — RocksDB's kMinOverlappingRatio, its default
+ * since 6.x. LevelDB's round robin in key order (a pointer per level) took
+ * the table next in line whatever lay under it; this one goes where level
+ * n+1 is thinnest, and takes a table that overlaps nothing (moved down
+ * whole) before any other. Ties: the first in key order. RocksDB also
+ * favours tables near the end of a compaction TTL (a no-op until half the
+ * TTL, 15 days by default, has passed); tables here have no creation time
+ * and there is no such TTL, so the ratio alone decides. One compaction runs
+ * at a time (work_mu), so no table of the level is busy. */
+size_t compaction_pick_table(const version *v, int level) {
+    table_file *const *f = v->files[level], *const *g = v->files[level + 1];
+    size_t n = v->nfiles[level], gn = v->nfiles[level + 1], j = 0, best = 0;
+    double best_ratio = 0;
+    assert(level >= 1 && level + 1 < DB_LEVELS && n > 0);
+    for (size_t i = 0; i < n; i++) {
+        const file_meta *m = &f[i]->meta;
+        /* both levels are sorted and disjoint: the next level's tables that
+         * end before this table starts end before every later one too */
+        while (j < gn && ukey_cmp(g[j]->meta.largest, g[j]->meta.largest_len - 8, m->smallest,
+                                  m->smallest_len - 8) < 0)
+            j++;
+        uint64_t over = 0;
+        for (size_t k = j; k < gn; k++) {
+            const file_meta *o = &g[k]->meta;
+            if (ukey_cmp(o->smallest, o->smallest_len - 8, m->largest, m->largest_len - 8) > 0)
                 break;
-            i++;
+            over += o->size;
         }
-    return v->files[level][i == v->nfiles[level] ? 0 : i];
+        double ratio = (double)over / (double)(m->size ? m->size : 1);
+        if (i == 0 || ratio < best_ratio) {
+            best = i;
+            best_ratio = ratio;
+        }
+    }
+    return best;
 }
 
 int compaction_run_one(lsmlog_db *db) {
@@ -540,7 +603,7 @@ int compaction_run_one(lsmlog_db *db) {
         if (level == 0) {
             rc = pick_level0(v, &first);
         } else {
-            rc = tlist_push(&first, pick_next(db, v, level));
+            rc = tlist_push(&first, v->files[level][compaction_pick_table(v, level)]);
         }
         progress pr = {0};
         if (rc == LSMLOG_OK) rc = compact_level(db, v, level, &first, &pr, 1);

@@ -765,7 +765,6 @@ static void db_free(lsmlog_db *db) {
     pthread_mutex_destroy(&db->tables_mu);
     pthread_cond_destroy(&db->bg_cv);
     pthread_cond_destroy(&db->done_cv);
-    for (int l = 0; l < LSMLOG_DB_LEVELS; l++) lm_free(db->compact_ptr[l]);
     lm_free(db->dir);
     lm_free(db);
 }

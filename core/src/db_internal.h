@@ -83,10 +83,6 @@ struct lsmlog_db {
     /* the shape of the levels (DB_L1_MAX_BYTES, DB_TABLE_BYTES unless a
      * test set a smaller one with db_set_shape; read under work_mu) */
     uint64_t l1_bytes, table_bytes;
-    /* per level, the largest user key compacted last (compaction.c's round
-     * robin; work_mu); NULL: start from the first table */
-    uint8_t *compact_ptr[LSMLOG_DB_LEVELS];
-    size_t compact_ptr_len[LSMLOG_DB_LEVELS];
 
     /* read-only handles: what the view was built from */
     uint64_t ro_manifest, ro_manifest_end, ro_wal_next;
@@ -183,6 +179,11 @@ int compaction_needed(lsmlog_db *db, const version *v);
 
 /* Runs one background compaction (work_mu held, mu not held). */
 int compaction_run_one(lsmlog_db *db);
+
+/* The index of the table of `level` (1 <= level < DB_LEVELS - 1, not empty)
+ * that a background compaction of the level takes: the one with the fewest
+ * bytes of level+1 overlapping it per byte of its own (exposed for tests). */
+size_t compaction_pick_table(const version *v, int level);
 
 /* Compacts [start, stop) down the levels (work_mu held). */
 int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop,
