@@ -77,8 +77,10 @@ run_script() { # run_script SCRIPT LABEL: a language's own test script
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     section "threaded C tests (ThreadSanitizer)"
     cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSMLOG_TSAN=ON -DLSMLOG_TESTS=ON -DLSMLOG_BENCH=OFF -DLSMLOG_EXAMPLES=OFF >/dev/null
-    cmake --build build-tsan -j"$jobs" --target test_log_threads test_memtable test_db_threads >/dev/null
-    TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable|test_db_threads"
+    # test_db_model and test_compaction: the DB's two background threads
+    # flush and compact beside the test's reads and writes
+    cmake --build build-tsan -j"$jobs" --target test_log_threads test_memtable test_db_threads test_db_model test_compaction >/dev/null
+    TSAN_OPTIONS=halt_on_error=1 DB_STEPS=3000 run_ctest build-tsan "threaded C tests under TSan" -R "test_log_threads|test_memtable|test_db_threads|test_db_model|test_compaction"
 fi
 
 if [ "${LSMLOG_QUICK:-0}" != 1 ]; then

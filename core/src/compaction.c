@@ -290,9 +290,10 @@ static int gp_cut(grandparents *g, const uint8_t *k, size_t klen, uint64_t size,
 }
 
 /* Merges inputs (tables of `level` and of `out`, which is level+1, or level
- * itself for a rewrite in place) into new tables of `out` and installs the
- * result. work_mu held. */
-static int merge_tables(lsmlog_db *db, const version *v, int level, int out, const tlist *in, progress *pr) {
+ * itself for a rewrite in place) of version v into new tables of `out`, cut
+ * at about table_bytes, and installs the result. */
+static int merge_tables(lsmlog_db *db, const version *v, int level, int out, const tlist *in,
+                        uint64_t table_bytes, progress *pr) {
     /* the inputs, by level: a level-0 table is a child of the merge on its
      * own (their ranges overlap); the tables of a level >= 1 (disjoint, in
      * key order, as the picking keeps them) are one concatenating child */
@@ -334,7 +335,7 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
     uint8_t *tomb = NULL;
     size_t tomb_cap = 0;
     uint64_t entries = 0;
-    grandparents gp = {.limit = DB_GRANDPARENT_TABLES * db->table_bytes};
+    grandparents gp = {.limit = DB_GRANDPARENT_TABLES * table_bytes};
     if (out + 1 < DB_LEVELS) {
         gp.files = v->files[out + 1];
         gp.n = v->nfiles[out + 1];
@@ -389,7 +390,7 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
             }
             int new_key = !have_last || ukey_cmp(k, ul, last_out, last_len) != 0;
             if (new_key &&
-                gp_cut(&gp, k, ul, o.b ? sst_builder_file_size(o.b) : 0, db->table_bytes) && o.b)
+                gp_cut(&gp, k, ul, o.b ? sst_builder_file_size(o.b) : 0, table_bytes) && o.b)
                 rc = out_finish(&o);
             if (rc == LSMLOG_OK && !o.b) rc = out_open(&o);
             if (rc == LSMLOG_OK) rc = sst_builder_add(o.b, k, kl, val, vl);
@@ -425,7 +426,11 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
     /* once vset_apply is tried, the edit may be in the manifest even if it
      * failed (its fsync did): the outputs stay (orphans go at the next open) */
     int tried = rc == LSMLOG_OK;
-    if (tried) rc = vset_apply(db->vs, &e);
+    if (tried) {
+        pthread_mutex_lock(&db->edit_mu);
+        rc = vset_apply(db->vs, &e);
+        pthread_mutex_unlock(&db->edit_mu);
+    }
     if (rc && !tried) out_abandon(&o);
     vedit_free(&e);
     if (rc == LSMLOG_OK) {
@@ -448,7 +453,11 @@ static int trivial_move(lsmlog_db *db, int level, const table_file *t) {
     if (rc == LSMLOG_OK)
         rc = vedit_add_file(&e, level + 1, m->number, m->size, m->smallest, m->smallest_len, m->largest,
                             m->largest_len, m->smallest_seq, m->largest_seq);
-    if (rc == LSMLOG_OK) rc = vset_apply(db->vs, &e);
+    if (rc == LSMLOG_OK) {
+        pthread_mutex_lock(&db->edit_mu);
+        rc = vset_apply(db->vs, &e);
+        pthread_mutex_unlock(&db->edit_mu);
+    }
     vedit_free(&e);
     if (rc == LSMLOG_OK) {
         pthread_mutex_lock(&db->mu);
@@ -489,30 +498,17 @@ static int expand_inputs(const lsmlog_db *db, const version *v, int level, tlist
     return rc;
 }
 
-/* Compacts the tables `first` of `level` (with what overlaps them in the
- * next level) one level down. A background compaction (allow_move) of level
- * n >= 1 also widens `first` (expand_inputs). */
-static int compact_level(lsmlog_db *db, const version *v, int level, tlist *first, progress *pr, int allow_move) {
+/* Compacts the tables `first` of `level` of version v, with the tables of
+ * the next level under them, one level down (a manual compaction). */
+static int compact_level(lsmlog_db *db, const version *v, int level, const tlist *first,
+                         uint64_t table_bytes, progress *pr) {
     ukey_range r;
     tlist_range(first, &r);
     tlist in = {0};
     int rc = LSMLOG_OK;
-    if (allow_move && level > 0) {
-        tlist below = {0};
-        rc = add_overlapping(&below, v, level + 1, &r);
-        if (rc == LSMLOG_OK && below.n) rc = expand_inputs(db, v, level, first, &below);
-        lm_free(below.v);
-        tlist_range(first, &r);
-    }
     for (size_t i = 0; rc == LSMLOG_OK && i < first->n; i++) rc = tlist_push(&in, first->v[i]);
-    size_t before = in.n;
     if (rc == LSMLOG_OK) rc = add_overlapping(&in, v, level + 1, &r);
-    if (rc == LSMLOG_OK && allow_move && first->n == 1 && in.n == before) {
-        rc = trivial_move(db, level, first->v[0]);
-        if (rc == LSMLOG_OK) rc = progress_report(pr, first->v[0]->meta.size, 1);
-    } else if (rc == LSMLOG_OK) {
-        rc = merge_tables(db, v, level, level + 1, &in, pr);
-    }
+    if (rc == LSMLOG_OK) rc = merge_tables(db, v, level, level + 1, &in, table_bytes, pr);
     lm_free(in.v);
     return rc;
 }
@@ -564,13 +560,13 @@ static int pick_level0(const version *v, tlist *first) {
  * whole) before any other. Ties: the first in key order. RocksDB also
  * favours tables near the end of a compaction TTL (a no-op until half the
  * TTL, 15 days by default, has passed); tables here have no creation time
- * and there is no such TTL, so the ratio alone decides. One compaction runs
- * at a time (work_mu), so no table of the level is busy. */
-size_t compaction_pick_table(const version *v, int level) {
+ * and there is no such TTL, so the ratio alone decides. Tables with skip[i]
+ * set (NULL: none) are passed over; n when every table is. */
+static size_t pick_table(const version *v, int level, const unsigned char *skip) {
     table_file *const *f = v->files[level], *const *g = v->files[level + 1];
-    size_t n = v->nfiles[level], gn = v->nfiles[level + 1], j = 0, best = 0;
+    size_t n = v->nfiles[level], gn = v->nfiles[level + 1], j = 0, best = n;
     double best_ratio = 0;
-    assert(level >= 1 && level + 1 < DB_LEVELS && n > 0);
+    assert(level >= 1 && level + 1 < DB_LEVELS);
     for (size_t i = 0; i < n; i++) {
         const file_meta *m = &f[i]->meta;
         /* both levels are sorted and disjoint: the next level's tables that
@@ -578,6 +574,7 @@ size_t compaction_pick_table(const version *v, int level) {
         while (j < gn && ukey_cmp(g[j]->meta.largest, g[j]->meta.largest_len - 8, m->smallest,
                                   m->smallest_len - 8) < 0)
             j++;
+        if (skip && skip[i]) continue;
         uint64_t over = 0;
         for (size_t k = j; k < gn; k++) {
             const file_meta *o = &g[k]->meta;
@@ -586,7 +583,7 @@ size_t compaction_pick_table(const version *v, int level) {
             over += o->size;
         }
         double ratio = (double)over / (double)(m->size ? m->size : 1);
-        if (i == 0 || ratio < best_ratio) {
+        if (best == n || ratio < best_ratio) {
             best = i;
             best_ratio = ratio;
         }
@@ -594,28 +591,175 @@ size_t compaction_pick_table(const version *v, int level) {
     return best;
 }
 
-int compaction_run_one(lsmlog_db *db) {
-    version *v = vset_current(db->vs);
-    int level = pick_level(db, v), rc = LSMLOG_NOTFOUND;
-    if (level >= 0) {
+size_t compaction_pick_table(const version *v, int level) {
+    assert(v->nfiles[level] > 0);
+    return pick_table(v, level, NULL);
+}
+
+/* ---- background compactions, several at a time ---------------------------- */
+
+struct compaction {
+    int level, out;       /* level -> out = level + 1 */
+    version *v;           /* the version it was picked from, pinned */
+    tlist first, in;      /* its tables of `level`; every input (first, and those of `out` under them) */
+    ukey_range range;     /* the user keys of its inputs: its output lands inside */
+    uint64_t table_bytes; /* db->table_bytes when it was picked */
+    int move;             /* one table that overlaps nothing below: moved down whole */
+    compaction *next;     /* db->running */
+};
+
+void compaction_free(compaction *c) {
+    if (!c) return;
+    version_unref(c->v);
+    lm_free(c->first.v);
+    lm_free(c->in.v);
+    lm_free(c);
+}
+
+/* Whether c may run beside the compactions running: none of its inputs is
+ * another's, and no other writes into its output level within its range.
+ * (Two compactions may still share a range one level apart: one into level
+ * n inside a gap between the tables of level n another moves to n+1 —
+ * newer data lands above older, as it should.) */
+static int clashes(const lsmlog_db *db, const compaction *c) {
+    for (size_t i = 0; i < c->in.n; i++)
+        if (c->in.v[i]->compacting) return 1;
+    for (const compaction *o = db->running; o; o = o->next) {
+        if (c->level == 0 && o->level == 0) return 1; /* level 0's tables overlap: one at a time */
+        if (o->out != c->out) continue;
+        const ukey_range *r = &o->range;
+        if (ukey_cmp(c->range.hi, c->range.hi_len, r->lo, r->lo_len) >= 0 &&
+            ukey_cmp(r->hi, r->hi_len, c->range.lo, c->range.lo_len) >= 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Builds the compaction of the tables `first` of `level` (taken over) with
+ * what lies under them: a level >= 1 widens `first` (expand_inputs); a
+ * single table over nothing moves down. */
+static int build(lsmlog_db *db, version *v, int level, tlist *first, compaction **out) {
+    *out = NULL;
+    compaction *c = lm_calloc(1, sizeof *c);
+    if (!c) {
+        lm_free(first->v);
+        return st_error(LSMLOG_E_NOMEM, "out of memory");
+    }
+    c->level = level;
+    c->out = level + 1;
+    c->first = *first;
+    c->table_bytes = db->table_bytes;
+    memset(first, 0, sizeof *first);
+    ukey_range r;
+    tlist_range(&c->first, &r);
+    int rc = LSMLOG_OK;
+    if (level > 0) {
+        tlist below = {0};
+        rc = add_overlapping(&below, v, level + 1, &r);
+        if (rc == LSMLOG_OK && below.n) rc = expand_inputs(db, v, level, &c->first, &below);
+        lm_free(below.v);
+        tlist_range(&c->first, &r);
+    }
+    for (size_t i = 0; rc == LSMLOG_OK && i < c->first.n; i++) rc = tlist_push(&c->in, c->first.v[i]);
+    if (rc == LSMLOG_OK) rc = add_overlapping(&c->in, v, level + 1, &r);
+    if (rc) {
+        compaction_free(c);
+        return rc;
+    }
+    c->move = c->first.n == 1 && c->in.n == 1;
+    tlist_range(&c->in, &c->range);
+    version_ref(v);
+    c->v = v;
+    *out = c;
+    return LSMLOG_OK;
+}
+
+/* The compaction of `level` that clashes with no running one, or NULL. */
+static int pick_in_level(lsmlog_db *db, version *v, int level, compaction **out) {
+    *out = NULL;
+    int rc = LSMLOG_OK;
+    if (level == 0) {
         tlist first = {0};
-        rc = LSMLOG_OK;
-        if (level == 0) {
-            rc = pick_level0(v, &first);
-        } else {
-            rc = tlist_push(&first, v->files[level][compaction_pick_table(v, level)]);
+        rc = pick_level0(v, &first);
+        if (rc == LSMLOG_OK) rc = build(db, v, 0, &first, out);
+        if (rc == LSMLOG_OK && clashes(db, *out)) {
+            compaction_free(*out);
+            *out = NULL;
         }
-        progress pr = {0};
-        if (rc == LSMLOG_OK) rc = compact_level(db, v, level, &first, &pr, 1);
-        lm_free(first.v);
+        return rc;
+    }
+    /* the best table by pick_table's ratio whose compaction clashes with
+     * nothing running: tables of running compactions, then the ones whose
+     * compaction clashed, are passed over */
+    size_t n = v->nfiles[level];
+    unsigned char *skip = lm_calloc(n ? n : 1, 1);
+    if (!skip) return st_error(LSMLOG_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) skip[i] = (unsigned char)v->files[level][i]->compacting;
+    for (size_t i; rc == LSMLOG_OK && (i = pick_table(v, level, skip)) < n;) {
+        tlist first = {0};
+        rc = tlist_push(&first, v->files[level][i]);
+        if (rc == LSMLOG_OK) rc = build(db, v, level, &first, out);
+        else lm_free(first.v);
+        if (rc || !clashes(db, *out)) break;
+        compaction_free(*out);
+        *out = NULL;
+        skip[i] = 1;
+    }
+    lm_free(skip);
+    return rc;
+}
+
+int compaction_pick(lsmlog_db *db, compaction **out) {
+    *out = NULL;
+    if (db->manual) return LSMLOG_OK;
+    version *v = vset_current(db->vs);
+    /* the levels over their limits, most over first */
+    double score[DB_LEVELS];
+    for (int l = 0; l < DB_LEVELS - 1; l++) score[l] = level_score(db, v, l);
+    compaction *c = NULL;
+    int rc = LSMLOG_OK;
+    for (;;) {
+        int best = -1;
+        for (int l = 0; l < DB_LEVELS - 1; l++)
+            if (score[l] >= 1.0 && (best < 0 || score[l] > score[best])) best = l;
+        if (best < 0) break;
+        score[best] = 0;
+        rc = pick_in_level(db, v, best, &c);
+        if (rc || c) break;
     }
     version_unref(v);
+    if (c) {
+        for (size_t i = 0; i < c->in.n; i++) c->in.v[i]->compacting = 1;
+        c->next = db->running;
+        db->running = c;
+        db->nrunning++;
+    }
+    *out = c;
     return rc;
+}
+
+void compaction_release(lsmlog_db *db, compaction *c) {
+    for (size_t i = 0; i < c->in.n; i++) c->in.v[i]->compacting = 0;
+    for (compaction **p = &db->running; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    db->nrunning--;
+}
+
+int compaction_run(lsmlog_db *db, compaction *c) {
+    progress pr = {0};
+    if (c->move) return trivial_move(db, c->level, c->first.v[0]);
+    return merge_tables(db, c->v, c->level, c->out, &c->in, c->table_bytes, &pr);
 }
 
 int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop, size_t stoplen,
                      lsmlog_progress_fn fn, void *ctx) {
     ukey_range r = {start, stop, slen, stoplen, 0};
+    pthread_mutex_lock(&db->mu);
+    uint64_t table_bytes = db->table_bytes;
+    pthread_mutex_unlock(&db->mu);
     /* the deepest level holding keys of the range, and the work's size: each
      * level's bytes are read where they are and again one level down */
     version *v = vset_current(db->vs);
@@ -647,13 +791,13 @@ int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *
         }
         if (rc == LSMLOG_OK && first.n) {
             if (level < deepest && level < DB_LEVELS - 1) {
-                rc = compact_level(db, v, level, &first, &pr, 0);
+                rc = compact_level(db, v, level, &first, table_bytes, &pr);
             } else if (level > 0) {
                 /* one table at a time: what it becomes stays inside its own
                  * range, clear of the level's other tables */
                 for (size_t i = 0; rc == LSMLOG_OK && i < first.n; i++) {
                     tlist one = {&first.v[i], 1, 1};
-                    rc = merge_tables(db, v, level, level, &one, &pr);
+                    rc = merge_tables(db, v, level, level, &one, table_bytes, &pr);
                 }
             }
         }

@@ -51,14 +51,12 @@ void db_set_test_clock(db_clock_fn fn, void *ctx) {
 }
 
 void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes) {
-    pthread_mutex_lock(&db->work_mu);
+    pthread_mutex_lock(&db->mu);
     db->l1_bytes = l1_bytes;
     db->table_bytes = table_bytes;
-    pthread_mutex_unlock(&db->work_mu);
-    /* a smaller shape may call for a compaction the background thread,
+    /* a smaller shape may call for a compaction the background threads,
      * asleep, decided against with the old one */
-    pthread_mutex_lock(&db->mu);
-    pthread_cond_signal(&db->bg_cv);
+    pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
 }
 
@@ -97,7 +95,7 @@ static int apply_op(void *arg, uint64_t seq, int type, const uint8_t *key, size_
 /* ---- flushing a memtable to a level-0 table ------------------------------ */
 
 /* Writes m to a new table, fsynced with its directory, and fills e with the
- * edit that adds it (nothing when m is empty). work_mu held. */
+ * edit that adds it (nothing when m is empty). */
 static int write_level0(lsmlog_db *db, memtable *m, vedit *e, uint64_t *bytes) {
     *bytes = 0;
     if (memtable_count(m) == 0) return LSMLOG_OK;
@@ -136,20 +134,22 @@ static int write_level0(lsmlog_db *db, memtable *m, vedit *e, uint64_t *bytes) {
     return rc;
 }
 
-/* Flushes the immutable memtable (work_mu held, mu not held). */
+/* Flushes the immutable memtable, which the caller found there and marked
+ * as being flushed (db->flushing; no lock held). */
 static int flush_imm(lsmlog_db *db) {
     pthread_mutex_lock(&db->mu);
     memtable *m = db->imm;
     uint64_t wal_end = db->imm_wal_end;
     pthread_mutex_unlock(&db->mu);
-    if (!m) return LSMLOG_OK;
     vedit e;
     vedit_init(&e);
     uint64_t bytes = 0;
     int rc = write_level0(db, m, &e, &bytes);
     if (rc == LSMLOG_OK) {
         vedit_set_wal_offset(&e, wal_end);
+        pthread_mutex_lock(&db->edit_mu);
         rc = vset_apply(db->vs, &e);
+        pthread_mutex_unlock(&db->edit_mu);
     }
     vedit_free(&e);
     /* the WAL's records below wal_end are in a table now; a failure here
@@ -157,6 +157,7 @@ static int flush_imm(lsmlog_db *db) {
      * names its manifest, the WAL is still the old state's (db_repair.c) */
     if (rc == LSMLOG_OK && !db->repair) lsmlog_log_truncate_before(db->wal, wal_end);
     pthread_mutex_lock(&db->mu);
+    db->flushing = 0;
     if (rc == LSMLOG_OK) {
         db->imm = NULL;
         db->flushes++;
@@ -165,20 +166,43 @@ static int flush_imm(lsmlog_db *db) {
         db_set_bg_error(db, rc);
     }
     pthread_cond_broadcast(&db->done_cv);
+    pthread_cond_broadcast(&db->bg_cv); /* level 0 grew: a compaction may be due */
     pthread_mutex_unlock(&db->mu);
     if (rc == LSMLOG_OK) memtable_unref(m);
     return rc;
 }
 
-int db_flush_pending(lsmlog_db *db) {
-    pthread_mutex_lock(&db->mu);
-    int pending = db->imm != NULL;
-    pthread_mutex_unlock(&db->mu);
-    return pending ? flush_imm(db) : LSMLOG_OK;
+/* mu held: whether imm waits for a flush that nobody runs; if so, the
+ * caller runs it. */
+static int take_flush(lsmlog_db *db) {
+    if (!db->imm || db->flushing || db->bg_error) return 0;
+    db->flushing = 1;
+    return 1;
 }
 
-/* ---- the background thread ----------------------------------------------- */
+int db_flush_pending(lsmlog_db *db) {
+    pthread_mutex_lock(&db->mu);
+    int mine = take_flush(db);
+    pthread_mutex_unlock(&db->mu);
+    return mine ? flush_imm(db) : LSMLOG_OK;
+}
 
+int db_bg_idle(lsmlog_db *db) {
+    if (db->bg_error || db->closing) return 1;
+    if (db->imm || db->flushing || db->nrunning || db->manual_running) return 0;
+    version *v = vset_current(db->vs);
+    int needed = compaction_needed(db, v);
+    version_unref(v);
+    return !needed;
+}
+
+/* ---- the background threads ---------------------------------------------- */
+
+/* DB_BG_THREADS of them (RocksDB's default of two background jobs; LevelDB
+ * has one): a flush first, else the compaction the levels most need that
+ * clashes with none running (compaction_pick). With two, a flush or a
+ * compaction of level 0 need not wait for a long one further down, which is
+ * what makes writers stall at level 0's stop. */
 static void *bg_main(void *arg) {
     lsmlog_db *db = arg;
     pthread_mutex_lock(&db->mu);
@@ -187,27 +211,34 @@ static void *bg_main(void *arg) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
             continue;
         }
-        int work = 0;
-        if (db->imm) {
-            work = 1;
-        } else if (!db->manual) {
-            version *v = vset_current(db->vs);
-            work = compaction_needed(db, v) ? 2 : 0;
-            version_unref(v);
+        if (take_flush(db)) {
+            pthread_mutex_unlock(&db->mu);
+            flush_imm(db); /* records its own failure */
+            pthread_mutex_lock(&db->mu);
+            continue;
         }
-        if (!work) {
+        compaction *c = NULL;
+        int rc = compaction_pick(db, &c);
+        if (rc) {
+            db_set_bg_error(db, rc); /* out of memory: as a compaction failing */
+            continue;
+        }
+        if (!c) {
             pthread_cond_wait(&db->bg_cv, &db->mu);
             continue;
         }
         pthread_mutex_unlock(&db->mu);
-        pthread_mutex_lock(&db->work_mu);
-        int rc = work == 1 ? flush_imm(db) : compaction_run_one(db);
-        /* the failure is recorded before work_mu goes: a manual compaction
-         * waiting for it must find it, not write on after it */
+        rc = compaction_run(db, c);
         pthread_mutex_lock(&db->mu);
-        if (rc && rc != LSMLOG_NOTFOUND) db_set_bg_error(db, rc);
-        pthread_mutex_unlock(&db->work_mu);
+        /* recorded before the compaction leaves db->running: a manual
+         * compaction waiting for it must find it, not write on after it */
+        if (rc) db_set_bg_error(db, rc);
+        compaction_release(db, c);
         pthread_cond_broadcast(&db->done_cv);
+        pthread_cond_broadcast(&db->bg_cv); /* what it held may be free to compact now */
+        pthread_mutex_unlock(&db->mu);
+        compaction_free(c); /* may delete tables: not under mu */
+        pthread_mutex_lock(&db->mu);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -482,18 +513,19 @@ int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len, const 
     if ((!start && start_len) || (!stop && stop_len)) return st_error(LSMLOG_E_INVALID, "NULL bound with a length");
     int rc = lsmlog_db_flush_memtable(db);
     if (rc) return rc;
+    /* no background compaction starts from here on; the manual one waits
+     * for those running (and for another manual one), then runs alone */
     pthread_mutex_lock(&db->mu);
     db->manual++;
-    pthread_mutex_unlock(&db->mu);
-    pthread_mutex_lock(&db->work_mu);
+    while ((db->nrunning || db->manual_running) && !db->bg_error) pthread_cond_wait(&db->done_cv, &db->mu);
     /* the background may have failed since the flush (a compaction it
      * started before `manual` was raised): nothing more is written then */
-    pthread_mutex_lock(&db->mu);
     rc = db->bg_error ? bg_error_status(db) : LSMLOG_OK;
+    if (rc == LSMLOG_OK) db->manual_running = 1;
     pthread_mutex_unlock(&db->mu);
     if (rc == LSMLOG_OK) rc = compaction_range(db, start, start_len, stop, stop_len, progress, ctx);
-    pthread_mutex_unlock(&db->work_mu);
     pthread_mutex_lock(&db->mu);
+    if (db->manual_running) db->manual_running = 0;
     db->manual--;
     if (rc && rc != LSMLOG_E_CANCELED && !db->bg_error) {
         char msg[512];
@@ -501,7 +533,7 @@ int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len, const 
         db_set_bg_error(db, rc);
         st_error(rc, "%s", msg);
     }
-    pthread_cond_signal(&db->bg_cv); /* the background may have work waiting */
+    pthread_cond_broadcast(&db->bg_cv); /* the background may have work waiting */
     /* level 0 may have shrunk: writers stalled at its stop wait for this
      * (nothing else would wake them when the background has no work) */
     pthread_cond_broadcast(&db->done_cv);
@@ -639,10 +671,7 @@ static int replay_wal(lsmlog_db *db, uint64_t from, uint64_t *next) {
             db->imm_wal_end = r.offset + 1;
             db->mem = NULL;
             if ((rc = memtable_new(&db->mem, db->opts.memtable_bytes))) break;
-            pthread_mutex_lock(&db->work_mu);
-            rc = flush_imm(db);
-            pthread_mutex_unlock(&db->work_mu);
-            if (rc) break;
+            if ((rc = db_flush_pending(db))) break; /* the background threads have not started */
         }
     }
     if (rc == LSMLOG_NOTFOUND) rc = LSMLOG_OK;
@@ -677,7 +706,7 @@ static int manifest_end(lsmlog_db *db, uint64_t number, uint64_t *end) {
 
 /* Rebuilds a read-only view from the manifest CURRENT names now: the version
  * (every table opened at once, so a compaction deleting one later cannot
- * take it away), then a memtable replayed from the WAL. work_mu held. */
+ * take it away), then a memtable replayed from the WAL. edit_mu held. */
 static int rebuild_view(lsmlog_db *db) {
     int rc = vset_reload(db->vs);
     version *v = rc ? NULL : vset_current(db->vs);
@@ -701,7 +730,7 @@ static int rebuild_view(lsmlog_db *db) {
 
 int db_refresh(lsmlog_db *db) {
     if (db->lock_fd >= 0) return LSMLOG_OK;
-    pthread_mutex_lock(&db->work_mu);
+    pthread_mutex_lock(&db->edit_mu);
     int rc = LSMLOG_OK;
     for (int attempt = 0; attempt < 50; attempt++) {
         uint64_t number = 0, mend = 0, wal_end = 0;
@@ -746,8 +775,18 @@ int db_refresh(lsmlog_db *db) {
     }
     if (rc == LSMLOG_E_BUSY)
         rc = st_error(LSMLOG_E_BUSY, "%s: the writer keeps changing the DB faster than this read-only handle can follow", db->dir);
-    pthread_mutex_unlock(&db->work_mu);
+    pthread_mutex_unlock(&db->edit_mu);
     return rc;
+}
+
+/* Stops the background threads: each finishes what it is doing first. */
+static void stop_bg(lsmlog_db *db) {
+    pthread_mutex_lock(&db->mu);
+    db->closing = 1;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    for (int i = 0; i < db->bg_started; i++) pthread_join(db->bg[i], NULL);
+    db->bg_started = 0;
 }
 
 static void db_free(lsmlog_db *db) {
@@ -760,7 +799,7 @@ static void db_free(lsmlog_db *db) {
     block_cache_free(db->cache);
     if (db->lock_fd >= 0) env_close(db->lock_fd);
     wbatch_free(&db->group);
-    pthread_mutex_destroy(&db->work_mu);
+    pthread_mutex_destroy(&db->edit_mu);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->tables_mu);
     pthread_cond_destroy(&db->bg_cv);
@@ -879,7 +918,7 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
     db->lock_fd = -1;
     db->l1_bytes = DB_L1_MAX_BYTES;
     db->table_bytes = DB_TABLE_BYTES;
-    pthread_mutex_init(&db->work_mu, NULL);
+    pthread_mutex_init(&db->edit_mu, NULL);
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->tables_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
@@ -894,10 +933,14 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
         remove_orphan_tables(db);
         db->vs->obsolete = on_obsolete;
         db->vs->obsolete_ctx = db;
-        if (pthread_create(&db->bg, NULL, bg_main, db) != 0) rc = st_error(LSMLOG_E_NOMEM, "cannot start the background thread");
-        else db->bg_started = 1;
+        for (int i = 0; rc == LSMLOG_OK && i < DB_BG_THREADS; i++) {
+            if (pthread_create(&db->bg[i], NULL, bg_main, db) != 0)
+                rc = st_error(LSMLOG_E_NOMEM, "cannot start a background thread");
+            else db->bg_started++;
+        }
     }
     if (rc) {
+        stop_bg(db);
         db_free(db);
         return rc;
     }
@@ -990,9 +1033,8 @@ int lsmlog_db_close(lsmlog_db *db) {
         return st_error(LSMLOG_E_BUSY, "%s: %d iterator(s) and %d snapshot(s) still open", db->dir, n, s);
     }
     db->closing = 1;
-    pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
-    if (db->bg_started) pthread_join(db->bg, NULL);
+    stop_bg(db);
     int rc = LSMLOG_OK;
     if (db->wal && db->lock_fd >= 0) rc = lsmlog_log_flush(db->wal);
     if (rc == LSMLOG_E_FAILED) rc = LSMLOG_OK; /* reported when it happened (as the Log's close does) */

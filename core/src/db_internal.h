@@ -2,10 +2,12 @@
  * background thread), db_read.c (gets, iterators, the table readers) and
  * compaction.c. docs/db.md tells the design.
  *
- * Locks, always taken in this order: work_mu (one flush or compaction at a
- * time: the only code that applies version edits), then mu (everything
- * below it in the struct), then the version set's mutex, then tables_mu (the
- * lazily opened table readers). The block cache has its own lock, taken last. */
+ * Locks, always taken in this order: edit_mu (one version edit applied at a
+ * time, and a read-only handle's view rebuilt by one read at a time), then
+ * mu (everything below it in the struct), then the version set's mutex, then
+ * tables_mu (the lazily opened table readers). The block cache has its own
+ * lock, taken last. Flushes and compactions run on DB_BG_THREADS threads and
+ * hold edit_mu only to install their result. */
 #ifndef LSMLOG_DB_INTERNAL_H
 #define LSMLOG_DB_INTERNAL_H
 
@@ -22,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#define DB_BG_THREADS 2             /* background threads: flushes and compactions */
 #define DB_L0_COMPACT_TRIGGER 4     /* level 0 compacts into level 1 at this many tables */
 #define DB_L0_STOP 12               /* writers wait while level 0 holds this many */
 #define DB_L1_MAX_BYTES (10u << 20) /* level 1's size; each level below is 10x */
@@ -63,25 +66,31 @@ struct lsmlog_db {
     lsmlog_log *wal;
     block_cache *cache;
 
-    pthread_mutex_t work_mu; /* one flush or compaction at a time */
+    pthread_mutex_t edit_mu; /* one version edit applied at a time */
 
     pthread_mutex_t mu;
-    pthread_cond_t bg_cv;   /* the background thread waits here */
+    pthread_cond_t bg_cv;   /* the background threads wait here */
     pthread_cond_t done_cv; /* a flush or compaction finished; stalled writers wait here */
-    memtable *mem, *imm;    /* imm: being written to a table, or NULL */
+    memtable *mem, *imm;    /* imm: to be written to a table, or NULL */
+    int flushing;           /* a thread is writing imm to a table */
     uint64_t imm_wal_end;   /* WAL offsets below this are in imm or in tables */
     uint64_t last_seq;      /* the newest write readers may see */
     db_writer *wq_head, *wq_tail;
     wbatch group;           /* the leader's merged batch */
     lsmlog_snapshot snaps;  /* sentinel of the snapshot list */
     int nsnaps, niters;
-    int closing, bg_started, manual;
-    pthread_t bg;
+    int closing, manual;    /* manual: manual compactions waiting or running */
+    int manual_running;     /* one runs, alone: no background compaction runs meanwhile */
+    struct compaction *running; /* the background compactions in progress */
+    int nrunning;
+    int bg_started;         /* background threads started */
+    pthread_t bg[DB_BG_THREADS];
     int bg_error;           /* sticky: a failed flush, compaction or WAL fsync */
     char bg_msg[512];
     char group_msg[512]; /* the leader's error, for the rest of its group */
     /* the shape of the levels (DB_L1_MAX_BYTES, DB_TABLE_BYTES unless a
-     * test set a smaller one with db_set_shape; read under work_mu) */
+     * test set a smaller one with db_set_shape; under mu, and taken by a
+     * compaction when it starts) */
     uint64_t l1_bytes, table_bytes;
 
     /* read-only handles: what the view was built from */
@@ -126,9 +135,15 @@ uint64_t db_oldest_snapshot(lsmlog_db *db);
 /* Records a background failure: every later write returns it (mu held). */
 void db_set_bg_error(lsmlog_db *db, int rc);
 
-/* Flushes the immutable memtable if there is one (work_mu held): a long
- * compaction calls it now and then, so that writers do not wait for it. */
+/* Flushes the immutable memtable if there is one and no other thread is
+ * flushing it (no lock held): a long compaction calls it now and then, so
+ * that writers do not wait for it when every background thread compacts. */
 int db_flush_pending(lsmlog_db *db);
+
+/* Whether the background has nothing to do and nothing under way: no
+ * memtable to flush, no compaction running or needed (or it stopped on an
+ * error, or the DB closes). For tests that wait for a quiet DB. mu held. */
+int db_bg_idle(lsmlog_db *db);
 
 /* <dir>/<number>.sst; owned (lm_free), NULL when out of memory. */
 char *db_table_path(const lsmlog_db *db, uint64_t number);
@@ -157,7 +172,8 @@ void db_set_test_clock(db_clock_fn fn, void *ctx);
 
 /* Test hook: level 1's size and the compaction output tables' size (the
  * grandparent and expansion limits follow the latter), so that a test's few
- * hundred KiB spread over several levels. Takes work_mu. */
+ * hundred KiB spread over several levels. Compactions that start later use
+ * it. Takes mu. */
 void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes);
 
 /* ---- db_read.c ----------------------------------------------------------- */
@@ -172,20 +188,43 @@ int db_table_iter(lsmlog_db *db, table_file *t, iiter **out);
  * files[0..n) in key order, disjoint; the array is borrowed. */
 int db_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out);
 
+/* db_table_iter and db_level_iter for a compaction's inputs: they read past
+ * the block cache (sst_iter_bypass_cache), since a compaction reads each
+ * block once and would only push the readers' blocks out. */
+int db_compaction_table_iter(lsmlog_db *db, table_file *t, iiter **out);
+int db_compaction_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out);
+
 /* ---- compaction.c -------------------------------------------------------- */
 
-/* Whether the version needs a compaction (the background thread asks). */
+/* Whether the version needs a compaction (mu held). */
 int compaction_needed(lsmlog_db *db, const version *v);
 
-/* Runs one background compaction (work_mu held, mu not held). */
-int compaction_run_one(lsmlog_db *db);
+/* A background compaction: its inputs, and the key range its output lands
+ * in, which no other compaction running at the same time may touch. */
+typedef struct compaction compaction;
+
+/* Picks the background compaction the levels most need that clashes with
+ * none of db->running (no shared table, no overlap of output ranges in a
+ * level, one level-0 compaction at a time), and adds it there; *out NULL
+ * when none is needed or possible, or a manual compaction waits or runs.
+ * mu held. */
+int compaction_pick(lsmlog_db *db, compaction **out);
+
+/* Runs it and installs its result (no lock held). */
+int compaction_run(lsmlog_db *db, compaction *c);
+
+/* Takes it out of db->running (mu held), then frees it (no lock held: the
+ * tables it alone still pins are deleted then). */
+void compaction_release(lsmlog_db *db, compaction *c);
+void compaction_free(compaction *c);
 
 /* The index of the table of `level` (1 <= level < DB_LEVELS - 1, not empty)
  * that a background compaction of the level takes: the one with the fewest
  * bytes of level+1 overlapping it per byte of its own (exposed for tests). */
 size_t compaction_pick_table(const version *v, int level);
 
-/* Compacts [start, stop) down the levels (work_mu held). */
+/* Compacts [start, stop) down the levels (no background compaction runs:
+ * db->manual_running). */
 int compaction_range(lsmlog_db *db, const void *start, size_t slen, const void *stop,
                      size_t stoplen, lsmlog_progress_fn progress, void *ctx);
 

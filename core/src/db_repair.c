@@ -527,8 +527,7 @@ int db_repair_end(lsmlog_db *db) {
     if (!rp) return LSMLOG_OK;
     /* the writes replayed from the WAL join the merge: the memtable is read
      * before every table, and may hold versions older than a table's */
-    int rc = LSMLOG_OK;
-    pthread_mutex_lock(&db->work_mu);
+    int rc = LSMLOG_OK; /* the background threads have not started */
     if (memtable_count(db->mem) > 0) {
         memtable *fresh = NULL;
         uint64_t end = 0;
@@ -545,7 +544,6 @@ int db_repair_end(lsmlog_db *db) {
     }
     /* every table is in level 0 now: merged by internal key into level 1 */
     if (rc == LSMLOG_OK) rc = compaction_range(db, NULL, 0, NULL, 0, NULL, NULL);
-    pthread_mutex_unlock(&db->work_mu);
     if (rc == LSMLOG_OK) rc = vset_publish(db->vs);
     if (rc) return rc; /* CURRENT still names what was there before */
     /* the flushes above kept the WAL whole (db.c flush_imm): until now a

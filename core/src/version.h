@@ -31,6 +31,9 @@ typedef struct table_file {
      * freed. */
     void *reader;
     void (*reader_free)(void *reader);
+    /* An input of a running compaction (the DB's, under its mutex): no other
+     * compaction may take it. */
+    int compacting;
 } table_file;
 
 typedef struct version {

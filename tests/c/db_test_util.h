@@ -29,24 +29,14 @@ static inline int dbt_key_index(const void *k, size_t len, int nkeys) {
     return i >= 1 && i < nkeys ? (int)i : -1;
 }
 
-/* Returns once the background thread has no flush or compaction to do (or
+/* Returns once the background threads have no flush or compaction to do (or
  * has stopped on an error), so that runs repeat the same operations. */
 static inline void dbt_wait_idle(lsmlog_db *db) {
     double t0 = tu_mono_ms();
     for (;;) {
-        pthread_mutex_lock(&db->work_mu);
         pthread_mutex_lock(&db->mu);
-        int busy = 0;
-        if (!db->bg_error && !db->closing) {
-            busy = db->imm != NULL;
-            if (!busy) {
-                version *v = vset_current(db->vs);
-                busy = compaction_needed(db, v);
-                version_unref(v);
-            }
-        }
+        int busy = !db_bg_idle(db);
         pthread_mutex_unlock(&db->mu);
-        pthread_mutex_unlock(&db->work_mu);
         if (!busy) return;
         CHECKF(tu_mono_ms() - t0 < 30000, "the background thread did not finish its work in 30 s");
         struct timespec ts = {0, 50000};

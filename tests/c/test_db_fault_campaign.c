@@ -1049,8 +1049,10 @@ static void regress_close_after_failed_wal_fsync(void) {
  * thread started before it took its turn), and the background thread
  * recorded its failure only after letting go of work_mu: the manual
  * compaction wrote its tables anyway and failed at the manifest with
- * LSMLOG_E_FAILED. Now the failure is recorded under work_mu, and the manual
- * compaction returns it and writes nothing. Timing decides who runs the
+ * LSMLOG_E_FAILED. Now the failure is recorded before the compaction
+ * counts as finished (then under work_mu; since the two background threads,
+ * before it leaves db->running, which the manual compaction waits to
+ * empty), and the manual compaction returns it and writes nothing. Timing decides who runs the
  * level-0 compaction, so the case runs ten rounds. */
 static void regress_compact_after_background_failure(void) {
     for (int round = 0; round < 10; round++) {

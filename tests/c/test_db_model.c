@@ -6,6 +6,8 @@
 
 #include "db_internal.h" /* db_set_test_clock: TTL expiry without sleeping */
 
+#include <stdatomic.h>
+
 #define NKEYS 600
 #define MAXV 300
 
@@ -42,15 +44,15 @@ static void key_of(int i, char *buf) {
  * DB is given with db_set_test_clock before it opens (its compactions judge
  * TTLs by it from the start), so that expiry is exact. */
 static int fake_clock;
-static int64_t fake_now = 1700000000000;
+static _Atomic int64_t fake_now = 1700000000000; /* the background threads read it too */
 
 static int64_t test_clock(void *ctx) {
     (void)ctx;
-    return fake_now;
+    return atomic_load_explicit(&fake_now, memory_order_relaxed);
 }
 
 static int64_t now_ms(void) {
-    return fake_clock ? fake_now : tu_now_ms();
+    return fake_clock ? atomic_load_explicit(&fake_now, memory_order_relaxed) : tu_now_ms();
 }
 
 /* 1: visible, 0: not, -1: too close to its expiry to tell (wall clock) */
@@ -172,7 +174,7 @@ static void random_ops(void) {
     lsmlog_snapshot *snap = NULL;
     int steps = getenv("DB_STEPS") ? atoi(getenv("DB_STEPS")) : 8000;
     for (int step = 0; step < steps; step++) {
-        if (fake_clock) fake_now += (int64_t)tu_rand_below(8);
+        if (fake_clock) atomic_fetch_add_explicit(&fake_now, (int64_t)tu_rand_below(8), memory_order_relaxed);
         int op = (int)tu_rand_below(1000);
         int i = (int)tu_rand_below(NKEYS);
         char k[16];

@@ -127,9 +127,7 @@ static lsmlog_db *open_shaped(const char *dir, int repair) {
 static void wait_idle(lsmlog_db *db) {
     for (int i = 0; i < 2000; i++) {
         pthread_mutex_lock(&db->mu);
-        version *v = vset_current(db->vs);
-        int busy = db->imm != NULL || compaction_needed(db, v);
-        version_unref(v);
+        int busy = !db_bg_idle(db);
         pthread_mutex_unlock(&db->mu);
         if (!busy) return;
         tu_sleep_ms(5);
