@@ -97,9 +97,9 @@ if [ "${LSMLOG_QUICK:-0}" != 1 ]; then
     # slots end together; each says how long it took.
     section "C tests (valgrind memcheck, $jobs at a time)"
     need_pkg valgrind valgrind
-    vg_tests=("CORRUPT_SAMPLES=6 test_db_corruption" test_log_corruption "REPAIR_CRASH_POINTS=20 test_db_repair"
+    vg_tests=("CORRUPT_SAMPLES=4 test_db_corruption" test_log_corruption "REPAIR_CRASH_POINTS=14 test_db_repair"
               test_db_iter test_log_power_loss "FAULT_STRIDE=4 test_db_fault_campaign" test_db_api test_sst
-              "FAULT_STRIDE=3 test_db_power_loss" test_log_fault_campaign "THREAD_OPS=2000 test_db_threads"
+              "FAULT_STRIDE=4 test_db_power_loss" test_log_fault_campaign "THREAD_OPS=1500 test_db_threads"
               "DB_STEPS=1500 test_db_model" test_memtable test_log_threads test_log_crash test_log_api
               "CRASH_KILLS=4 test_db_crash" test_log_lock test_log_faults test_batch test_write_batch
               test_version_edit test_crc32c test_bloom test_block_cache test_index test_env test_version test_compaction)

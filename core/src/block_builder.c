@@ -70,11 +70,7 @@ int block_builder_add(block_builder *bb, const uint8_t *key, size_t klen, const 
     assert((uint64_t)klen + vlen <= SST_MAX_ENTRY_BYTES);
     size_t shared = 0;
     int restart = bb->counter == 0 || bb->counter >= bb->interval;
-    if (!restart) {
-        size_t n = klen < bb->last_len ? klen : bb->last_len;
-        while (shared < n && bb->last[shared] == key[shared])
-            shared++;
-    }
+    if (!restart) shared = bytes_shared(bb->last, key, klen < bb->last_len ? klen : bb->last_len);
     size_t non_shared = klen - shared;
     size_t need = bb->len + 15 + non_shared + vlen;
     /* Every allocation first, so that a failure leaves the builder as it was. */

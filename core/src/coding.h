@@ -1,8 +1,10 @@
-/* coding.h — fixed little-endian integers and varints. Decoders take an end
- * pointer and never read past it. */
+/* coding.h — fixed little-endian integers and varints (decoders take an end
+ * pointer and never read past it), and the byte-string helpers built on
+ * them. */
 #ifndef LSMLOG_CODING_H
 #define LSMLOG_CODING_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -19,8 +21,31 @@ static inline uint32_t get_u32(const uint8_t *p) {
 static inline uint64_t get_u64(const uint8_t *p) {
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
+/* Big-endian: such words order as their bytes do (for key compares). */
+static inline uint64_t get_be64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8); /* one load */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
 static inline void put_i64(uint8_t *p, int64_t v) { put_u64(p, (uint64_t)v); }
 static inline int64_t get_i64(const uint8_t *p) { return (int64_t)get_u64(p); }
+
+/* How many leading bytes a[0..n) and b[0..n) share. Eight at a time: the
+ * first differing byte of a little-endian word is its lowest set byte of
+ * a ^ b. Table builders ask this of every key they add. */
+static inline size_t bytes_shared(const uint8_t *a, const uint8_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = get_u64(a + i) ^ get_u64(b + i);
+        if (x) return i + (size_t)__builtin_ctzll(x) / 8;
+    }
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
 
 static inline uint64_t zigzag_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t zigzag_dec(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }

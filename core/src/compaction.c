@@ -309,11 +309,11 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
     if (rc == LSMLOG_OK && !kids) rc = st_error(LSMLOG_E_NOMEM, "out of memory");
     if (rc == LSMLOG_OK && level == 0) {
         for (size_t i = 0; rc == LSMLOG_OK && i < up.n; i++)
-            if ((rc = db_table_iter(db, up.v[i], &kids[nk])) == LSMLOG_OK) nk++;
+            if ((rc = db_compaction_table_iter(db, up.v[i], &kids[nk])) == LSMLOG_OK) nk++;
     } else if (rc == LSMLOG_OK && up.n) {
-        if ((rc = db_level_iter(db, up.v, up.n, &kids[nk])) == LSMLOG_OK) nk++;
+        if ((rc = db_compaction_level_iter(db, up.v, up.n, &kids[nk])) == LSMLOG_OK) nk++;
     }
-    if (rc == LSMLOG_OK && down.n && (rc = db_level_iter(db, down.v, down.n, &kids[nk])) == LSMLOG_OK) nk++;
+    if (rc == LSMLOG_OK && down.n && (rc = db_compaction_level_iter(db, down.v, down.n, &kids[nk])) == LSMLOG_OK) nk++;
     if (rc == LSMLOG_OK) {
         rc = merge_iter_new(kids, nk, &m);
         nk = 0;
@@ -713,6 +713,10 @@ int compaction_pick(lsmlog_db *db, compaction **out) {
     *out = NULL;
     if (db->manual) return LSMLOG_OK;
     version *v = vset_current(db->vs);
+    if (db->nrunning > 0 && !db->stalling && v->nfiles[0] < DB_L0_SPEEDUP) {
+        version_unref(v);
+        return LSMLOG_OK;
+    }
     /* the levels over their limits, most over first */
     double score[DB_LEVELS];
     for (int l = 0; l < DB_LEVELS - 1; l++) score[l] = level_score(db, v, l);

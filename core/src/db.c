@@ -200,9 +200,10 @@ int db_bg_idle(lsmlog_db *db) {
 
 /* DB_BG_THREADS of them (RocksDB's default of two background jobs; LevelDB
  * has one): a flush first, else the compaction the levels most need that
- * clashes with none running (compaction_pick). With two, a flush or a
- * compaction of level 0 need not wait for a long one further down, which is
- * what makes writers stall at level 0's stop. */
+ * clashes with none running (compaction_pick; a second one only while
+ * writes are held up). With two, a flush or a compaction of level 0 need not
+ * wait for a long one further down, which is what makes writers stall at
+ * level 0's stop. */
 static void *bg_main(void *arg) {
     lsmlog_db *db = arg;
     pthread_mutex_lock(&db->mu);
@@ -277,8 +278,10 @@ static int make_room(lsmlog_db *db, int force) {
                 stalled = 1;
                 t0 = mono_us();
                 db->stalls++;
+                db->stalling = 1;
             }
-            pthread_cond_signal(&db->bg_cv);
+            /* both: a waiting writer lets a second compaction start */
+            pthread_cond_broadcast(&db->bg_cv);
             pthread_cond_wait(&db->done_cv, &db->mu);
             continue;
         }
@@ -295,7 +298,10 @@ static int make_room(lsmlog_db *db, int force) {
         pthread_cond_signal(&db->bg_cv);
         break;
     }
-    if (stalled) db->stall_us += (uint64_t)(mono_us() - t0);
+    if (stalled) {
+        db->stall_us += (uint64_t)(mono_us() - t0);
+        db->stalling = 0;
+    }
     return rc;
 }
 

@@ -27,6 +27,7 @@
 #define DB_BG_THREADS 2             /* background threads: flushes and compactions */
 #define DB_L0_COMPACT_TRIGGER 4     /* level 0 compacts into level 1 at this many tables */
 #define DB_L0_STOP 12               /* writers wait while level 0 holds this many */
+#define DB_L0_SPEEDUP 8 /* a second compaction may start at this many (or while a writer waits) */
 #define DB_L1_MAX_BYTES (10u << 20) /* level 1's size; each level below is 10x */
 #define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
 #define DB_GRANDPARENT_TABLES 10 /* ...or where they would overlap this many tables' bytes two levels down */
@@ -73,6 +74,7 @@ struct lsmlog_db {
     pthread_cond_t done_cv; /* a flush or compaction finished; stalled writers wait here */
     memtable *mem, *imm;    /* imm: to be written to a table, or NULL */
     int flushing;           /* a thread is writing imm to a table */
+    int stalling;           /* a writer waits for a flush or for level 0 to drain */
     uint64_t imm_wal_end;   /* WAL offsets below this are in imm or in tables */
     uint64_t last_seq;      /* the newest write readers may see */
     db_writer *wq_head, *wq_tail;
@@ -207,7 +209,10 @@ typedef struct compaction compaction;
  * none of db->running (no shared table, no overlap of output ranges in a
  * level, one level-0 compaction at a time), and adds it there; *out NULL
  * when none is needed or possible, or a manual compaction waits or runs.
- * mu held. */
+ * One runs at a time unless writes are being held up (level 0 at
+ * DB_L0_SPEEDUP tables, or a writer waiting): RocksDB's rule, so that the
+ * second core is left to the application while compaction keeps up. mu
+ * held. */
 int compaction_pick(lsmlog_db *db, compaction **out);
 
 /* Runs it and installs its result (no lock held). */

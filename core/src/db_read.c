@@ -47,19 +47,39 @@ int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out) {
     return rc;
 }
 
-int db_table_iter(lsmlog_db *db, table_file *t, iiter **out) {
+static int table_iter(lsmlog_db *db, table_file *t, int cached, iiter **out) {
     sst_reader *r;
     int rc = db_table_reader(db, t, &r);
-    return rc ? rc : iter_from_sst(r, out);
+    if (rc) return rc;
+    return cached ? iter_from_sst(r, out) : iter_from_sst_uncached(r, out);
+}
+
+int db_table_iter(lsmlog_db *db, table_file *t, iiter **out) {
+    return table_iter(db, t, 1, out);
+}
+
+int db_compaction_table_iter(lsmlog_db *db, table_file *t, iiter **out) {
+    return table_iter(db, t, 0, out);
+}
+
+static table_file *file_of(const file_meta *f) {
+    return (table_file *)((char *)f - offsetof(table_file, meta));
 }
 
 static int open_level_table(void *ctx, const file_meta *f, iiter **out) {
-    table_file *t = (table_file *)((char *)f - offsetof(table_file, meta));
-    return db_table_iter(ctx, t, out);
+    return table_iter(ctx, file_of(f), 1, out);
+}
+
+static int open_level_table_uncached(void *ctx, const file_meta *f, iiter **out) {
+    return table_iter(ctx, file_of(f), 0, out);
 }
 
 int db_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out) {
     return iter_level(files, n, open_level_table, db, out);
+}
+
+int db_compaction_level_iter(lsmlog_db *db, table_file *const *files, size_t n, iiter **out) {
+    return iter_level(files, n, open_level_table_uncached, db, out);
 }
 
 /* ---- views ------------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "coding.h"
 
@@ -88,12 +89,39 @@ static inline uint64_t ikey_lookup_trailer(uint64_t seq) {
 }
 
 /* Bytewise order of user keys: memcmp over the common prefix, then the
- * shorter first. <0, 0, >0. Either pointer may be NULL when its length is 0. */
-int ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+ * shorter first. <0, 0, >0. Either pointer may be NULL when its length is 0.
+ *
+ * Inline, with the first UKEY_WORD_BYTES compared 8 bytes at a time as
+ * big-endian words (which order as their bytes do): the merge, the table
+ * builder and compaction compare keys several times per entry, and for the
+ * short keys that are the rule a call to memcmp cost more than the compare. */
+#define UKEY_WORD_BYTES 32
+static inline int ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+    size_t n = alen < blen ? alen : blen, i = 0;
+    for (; i + 8 <= n && i < UKEY_WORD_BYTES; i += 8) {
+        uint64_t x = get_be64(a + i), y = get_be64(b + i);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    /* memcmp with a NULL pointer is undefined even for 0 bytes */
+    int r = i < n ? memcmp(a + i, b + i, n - i) : 0;
+    if (r) return r;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Trailers sort descending: the newest seq first, then the largest type. */
+static inline int ikey_trailer_cmp(uint64_t ta, uint64_t tb) {
+    return ta > tb ? -1 : ta < tb;
+}
 
 /* The order of internal keys (above): <0 when a sorts first, 0 when equal,
- * >0. Both lengths must be >= 8. */
-int ikey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+ * >0. Both lengths must be >= 8. (Inline, as ukey_cmp; tables take its
+ * address as their comparator.) */
+static inline int ikey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+    assert(alen >= IKEY_TRAILER_SIZE && blen >= IKEY_TRAILER_SIZE);
+    int r = ukey_cmp(a, alen - IKEY_TRAILER_SIZE, b, blen - IKEY_TRAILER_SIZE);
+    if (r) return r;
+    return ikey_trailer_cmp(ikey_trailer(a, alen), ikey_trailer(b, blen));
+}
 
 /* ikey_cmp against a key given in parts (user key, trailer), for searches
  * that would otherwise have to build the key in a buffer. */

@@ -139,7 +139,7 @@ static void sst_destroy(iiter *it) {
 static const iiter_ops sst_ops = {sst_first, sst_last, sst_seek,  sst_next,   sst_prev,
                                   sst_valid, sst_key,  sst_value, sst_status, sst_destroy};
 
-int iter_from_sst(sst_reader *r, iiter **out) {
+static int sst_iiter_new(sst_reader *r, int cached, iiter **out) {
     sst_iiter *it = lm_malloc(sizeof *it);
     if (!it) return st_error(LSMLOG_E_NOMEM, "out of memory iterating a table");
     int rc = sst_iter_new(r, &it->si);
@@ -147,9 +147,18 @@ int iter_from_sst(sst_reader *r, iiter **out) {
         lm_free(it);
         return rc;
     }
+    if (!cached) sst_iter_bypass_cache(it->si);
     iiter_init(&it->base, &sst_ops);
     *out = &it->base;
     return LSMLOG_OK;
+}
+
+int iter_from_sst(sst_reader *r, iiter **out) {
+    return sst_iiter_new(r, 1, out);
+}
+
+int iter_from_sst_uncached(sst_reader *r, iiter **out) {
+    return sst_iiter_new(r, 0, out);
 }
 
 /* ---- a level ----------------------------------------------------------------

@@ -110,6 +110,10 @@ int iter_from_memtable(memtable *m, iiter **out);
  * iiter_set_cleanup. *out owned (iiter_close). LSMLOG_OK or LSMLOG_E_NOMEM. */
 int iter_from_sst(sst_reader *r, iiter **out);
 
+/* iter_from_sst reading past the block cache (sst_iter_bypass_cache): for a
+ * scan that reads each block once, as a compaction does. */
+int iter_from_sst_uncached(sst_reader *r, iiter **out);
+
 /* Opens an iterator over one table of a level, for iter_level: *out owned by
  * the level iterator, which closes it when it moves to another table. Returns
  * LSMLOG_OK, or an error (with lsmlog_errmsg set), which the level iterator

@@ -246,16 +246,18 @@ int sst_builder_add(sst_builder *b, const uint8_t *ikey, size_t klen, const uint
     if (b->pending && add_index_entry(b, ikey, klen)) return b->status;
 
     size_t ulen = klen - SST_IKEY_TRAILER;
+    /* What the key shares with the last: whether its user key is new, and
+     * which bytes of `last` change. */
+    size_t shared = n > 0 ? bytes_shared(b->last, ikey, klen < b->last_len ? klen : b->last_len) : 0;
     /* The filter is over user keys, each once however many versions it has;
      * the versions of a key are adjacent, so comparing with the last key is
      * enough. */
-    if (b->opt.bloom_bits > 0 &&
-        (n == 0 || b->last_len - SST_IKEY_TRAILER != ulen || memcmp(b->last, ikey, ulen) != 0)) {
+    if (b->opt.bloom_bits > 0 && (n == 0 || b->last_len != klen || shared < ulen)) {
         if (bloom_builder_add(&b->bloom, ikey, ulen)) return nomem(b);
     }
     if (block_builder_add(&b->data, ikey, klen, val, vlen)) return nomem(b);
     if (reserve(&b->last, &b->last_cap, klen)) return nomem(b);
-    memcpy(b->last, ikey, klen);
+    memcpy(b->last + shared, ikey + shared, klen - shared);
     b->last_len = klen;
 
     uint64_t trailer = get_u64(ikey + ulen), seq = trailer >> 8;

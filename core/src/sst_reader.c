@@ -105,10 +105,13 @@ static int read_block(sst_reader *r, const char *kind, uint64_t off, uint64_t si
     return LSMLOG_OK;
 }
 
-/* A data block in use: either pinned in the cache (h) or owned (h NULL). */
+/* A data block in use: pinned in the cache (h), or read past it into the
+ * pin's own block (b == &own, h NULL), whose buffer, if any, goes at unpin.
+ * A pin lives inside its iterator and is never copied. */
 typedef struct blk_pin {
     block *b;
     block_cache_handle *h;
+    block own;
 } blk_pin;
 
 static void free_block(void *v) {
@@ -120,7 +123,7 @@ static void unpin(sst_reader *r, blk_pin *p) {
     if (p->h)
         block_cache_release(r->cache, p->h);
     else if (p->b)
-        free_block(p->b);
+        block_release(p->b);
     p->b = NULL;
     p->h = NULL;
 }
@@ -148,40 +151,49 @@ static int map_block(sst_reader *r, const char *kind, uint64_t off, uint64_t siz
     return LSMLOG_OK;
 }
 
-/* ordinal: the block's index entry number (UINT64_MAX: unknown). */
-static int load_data_block(sst_reader *r, uint64_t off, uint64_t size, uint64_t ordinal, blk_pin *pin) {
-    pin->b = NULL;
-    pin->h = NULL;
-    if (r->cache && (pin->h = block_cache_lookup(r->cache, r->cache_file, off))) {
-        pin->b = block_cache_value(pin->h);
-        return LSMLOG_OK;
-    }
+/* Reads data block (off, size) into *b, checked and parsed. ordinal: the
+ * block's index entry number (UINT64_MAX: unknown). */
+static int read_data_block(sst_reader *r, uint64_t off, uint64_t size, uint64_t ordinal, block *b) {
     count(&r->block_reads);
     uint8_t *buf = NULL;
     const uint8_t *data = NULL;
     int rc = r->map ? map_block(r, "data", off, size, ordinal, &data) : read_block(r, "data", off, size, &buf);
     if (rc) return rc;
-    if (buf) data = buf;
-    block *b = lm_malloc(sizeof *b);
-    if (!b) {
-        lm_free(buf);
-        return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
-    }
     block_loc loc = {r->path, "data", off};
-    if ((rc = block_init(b, data, (size_t)size, &loc))) {
+    if ((rc = block_init(b, buf ? buf : data, (size_t)size, &loc))) {
         lm_free(buf);
-        lm_free(b);
         return rc;
     }
     b->owned = buf; /* NULL for a block in the mapping */
-    if (!r->cache) {
-        pin->b = b;
+    return LSMLOG_OK;
+}
+
+/* Pins data block (off, size): through the cache when `cached` and the
+ * reader has one, else read into the pin's own block. */
+static int load_data_block(sst_reader *r, uint64_t off, uint64_t size, uint64_t ordinal, int cached,
+                           blk_pin *pin) {
+    pin->b = NULL;
+    pin->h = NULL;
+    block_cache *c = cached ? r->cache : NULL;
+    if (!c) {
+        int rc = read_data_block(r, off, size, ordinal, &pin->own);
+        if (rc == LSMLOG_OK) pin->b = &pin->own;
+        return rc;
+    }
+    if ((pin->h = block_cache_lookup(c, r->cache_file, off))) {
+        pin->b = block_cache_value(pin->h);
         return LSMLOG_OK;
+    }
+    block *b = lm_malloc(sizeof *b);
+    if (!b) return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
+    int rc = read_data_block(r, off, size, ordinal, b);
+    if (rc) {
+        lm_free(b);
+        return rc;
     }
     /* Charged with what the block really holds in memory. */
     size_t charge = (size_t)size + SST_BLOCK_TRAILER_SIZE + sizeof *b;
-    if ((rc = block_cache_insert(r->cache, r->cache_file, off, b, charge, free_block, &pin->h)))
-        return rc;
+    if ((rc = block_cache_insert(c, r->cache_file, off, b, charge, free_block, &pin->h))) return rc;
     pin->b = block_cache_value(pin->h);
     return LSMLOG_OK;
 }
@@ -455,6 +467,7 @@ struct sst_iter {
     block_iter data;  /* over the pinned data block */
     blk_pin pin;      /* the data block `data` walks; b NULL when none */
     uint64_t pin_off; /* its offset */
+    int cached;       /* blocks go through the reader's cache (sst_iter_bypass_cache) */
     int valid;
     int status; /* first error: sticky */
 };
@@ -462,6 +475,7 @@ struct sst_iter {
 static void iter_init(sst_iter *it, sst_reader *r) {
     memset(it, 0, sizeof *it);
     it->r = r;
+    it->cached = 1;
     block_iter_init(&it->ix, r->cmp, SST_IKEY_TRAILER);
     block_iter_init(&it->data, r->cmp, SST_IKEY_TRAILER);
     block_loc loc = {r->path, "index", r->index_off};
@@ -495,7 +509,7 @@ static int set_data_block(sst_iter *it) {
     if (rc) return iter_fail(it, rc);
     if (it->pin.b && it->pin_off == off) return LSMLOG_OK; /* already there */
     unpin(it->r, &it->pin);
-    if ((rc = load_data_block(it->r, off, size, it->ix.ridx, &it->pin))) return iter_fail(it, rc);
+    if ((rc = load_data_block(it->r, off, size, it->ix.ridx, it->cached, &it->pin))) return iter_fail(it, rc);
     it->pin_off = off;
     block_loc loc = {it->r->path, "data", off};
     block_iter_set(&it->data, it->pin.b, &loc);
@@ -548,6 +562,10 @@ int sst_iter_new(sst_reader *r, sst_iter **out) {
     atomic_fetch_add(&r->iters, 1);
     *out = it;
     return LSMLOG_OK;
+}
+
+void sst_iter_bypass_cache(sst_iter *it) {
+    it->cached = 0;
 }
 
 void sst_iter_close(sst_iter *it) {

@@ -111,6 +111,13 @@ int sst_reader_salvage(sst_reader *r, sst_entry_fn entry, sst_bad_block_fn bad, 
 int sst_iter_new(sst_reader *r, sst_iter **out);
 void sst_iter_close(sst_iter *it); /* NULL is a no-op */
 
+/* From now on the iterator reads its blocks past the reader's block cache:
+ * neither looked up nor inserted (RocksDB's fill_cache = false). For a scan
+ * that reads each block once, as a compaction does: through the cache, it
+ * would pay a lookup and an insert per block and push out the blocks that
+ * readers come back to. */
+void sst_iter_bypass_cache(sst_iter *it);
+
 int sst_iter_first(sst_iter *it);
 int sst_iter_last(sst_iter *it);
 /* The first entry whose internal key is >= ikey (ikey borrowed for the call;
