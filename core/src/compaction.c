@@ -752,6 +752,19 @@ void compaction_release(lsmlog_db *db, compaction *c) {
     db->nrunning--;
 }
 
+int compaction_level(const compaction *c) {
+    return c->level;
+}
+
+int compaction_is_move(const compaction *c) {
+    return c->move;
+}
+
+size_t compaction_inputs(const compaction *c, table_file *const **out) {
+    *out = c->in.v;
+    return c->in.n;
+}
+
 int compaction_run(lsmlog_db *db, compaction *c) {
     progress pr = {0};
     if (c->move) return trivial_move(db, c->level, c->first.v[0]);

@@ -223,6 +223,12 @@ int compaction_run(lsmlog_db *db, compaction *c);
 void compaction_release(lsmlog_db *db, compaction *c);
 void compaction_free(compaction *c);
 
+/* Its source level, whether it moves a table down whole, and its input
+ * tables (borrowed) — for tests. */
+int compaction_level(const compaction *c);
+int compaction_is_move(const compaction *c);
+size_t compaction_inputs(const compaction *c, table_file *const **out);
+
 /* The index of the table of `level` (1 <= level < DB_LEVELS - 1, not empty)
  * that a background compaction of the level takes: the one with the fewest
  * bytes of level+1 overlapping it per byte of its own (exposed for tests). */

@@ -8,7 +8,11 @@
  *   pick (SEED= replays them);
  * - where a compaction's output tables end: short of their size, at the
  *   boundaries of the tables of the level below (through a DB whose levels
- *   the test shapes with db_set_shape). */
+ *   the test shapes with db_set_shape);
+ * - which compactions the two background threads may run side by side
+ *   (compaction_pick, on a handle holding only what picking reads): a second
+ *   only while writes are held up, never sharing a table, one of level 0 at
+ *   a time. */
 #include "test_util.h"
 
 #include "db_test_util.h" /* dbt_wait_idle; db_internal.h: compaction_pick_table, db_set_shape */
@@ -263,6 +267,139 @@ static void aligned_cuts(void) {
     tu_rmtemp(dir);
 }
 
+/* ---- compactions side by side ------------------------------------------- */
+
+/* What compaction_pick reads of a DB: its version set, level shape and
+ * running compactions; no threads. */
+static lsmlog_db *picker(vset *vs, uint64_t l1_bytes) {
+    lsmlog_db *db = calloc(1, sizeof *db);
+    CHECK(db != NULL);
+    db->vs = vs;
+    db->l1_bytes = l1_bytes;
+    db->table_bytes = 1 << 20;
+    return db;
+}
+
+/* Picks one; checks that none of its inputs belonged to a compaction
+ * running before, and that all are marked now. NULL when none was picked. */
+static compaction *pick(lsmlog_db *db) {
+    version *v = vset_current(db->vs);
+    size_t busy_before = 0, busy_after = 0;
+    for (int l = 0; l < DB_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) busy_before += v->files[l][i]->compacting;
+    compaction *c = NULL;
+    CHECK_OK(compaction_pick(db, &c));
+    for (int l = 0; l < DB_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) busy_after += v->files[l][i]->compacting;
+    if (c) {
+        table_file *const *in;
+        size_t n = compaction_inputs(c, &in);
+        CHECK(n > 0);
+        /* every input newly marked: none was another's */
+        CHECK_EQ_U64(busy_after, busy_before + n);
+    } else {
+        CHECK_EQ_U64(busy_after, busy_before);
+    }
+    version_unref(v);
+    return c;
+}
+
+static int starts_at(const compaction *c, size_t i, const char *key) {
+    table_file *const *in;
+    size_t n = compaction_inputs(c, &in);
+    if (i >= n) return 0;
+    const file_meta *m = &in[i]->meta;
+    return m->smallest_len - IKEY_TRAILER_SIZE == strlen(key) && memcmp(m->smallest, key, strlen(key)) == 0;
+}
+
+static void done(lsmlog_db *db, compaction *c) {
+    compaction_release(db, c);
+    compaction_free(c);
+}
+
+/* Level 1 over its size with three tables: the first pick takes the best;
+ * a second waits while writes flow, and starts while a writer waits, on
+ * another table, and a third on the last; then nothing is left. */
+static void second_only_under_pressure(void) {
+    /* clang-format off */
+    const tdesc t[] = {
+        {1, "a", "b", 3000}, {1, "c", "d", 3000}, {1, "e", "f", 3000},
+        {2, "a", "a", 100},  /* under a..b: 0.03 */
+        {2, "e", "e", 6000}, /* under e..f: 2 */
+    };
+    /* clang-format on */
+    vset *vs;
+    const char *dir;
+    version_unref(make(t, sizeof t / sizeof *t, &vs, &dir));
+    lsmlog_db *db = picker(vs, 1000);
+    compaction *c1 = pick(db);
+    CHECK(c1 && compaction_level(c1) == 1 && compaction_is_move(c1) && starts_at(c1, 0, "c"));
+    CHECK(pick(db) == NULL); /* one at a time while nothing is held up */
+    db->stalling = 1;
+    compaction *c2 = pick(db);
+    CHECK(c2 && compaction_level(c2) == 1 && !compaction_is_move(c2) && starts_at(c2, 0, "a"));
+    compaction *c3 = pick(db);
+    CHECK(c3 && starts_at(c3, 0, "e") && starts_at(c3, 1, "e"));
+    CHECK(pick(db) == NULL); /* every table of level 1 is taken */
+    CHECK_EQ_U64(db->nrunning, 3);
+    done(db, c2);
+    done(db, c1);
+    done(db, c3);
+    CHECK(db->running == NULL && db->nrunning == 0);
+    /* all free again: the first pick is the same */
+    db->stalling = 0;
+    c1 = pick(db);
+    CHECK(c1 && starts_at(c1, 0, "c"));
+    done(db, c1);
+    free(db);
+    vset_close(vs);
+    tu_rmtemp(dir);
+}
+
+/* Level 0 at 8 tables lets a second compaction start too; but level 0
+ * does not compact into a level-1 table another compaction holds, and
+ * compacts one at a time. */
+static void level0_one_at_a_time(void) {
+    /* clang-format off */
+    const tdesc t[] = {
+        {0, "a", "b", 100}, {0, "a", "b", 100}, {0, "a", "b", 100}, {0, "a", "b", 100},
+        {0, "x", "y", 100}, {0, "x", "y", 100}, {0, "x", "y", 100}, {0, "x", "y", 100},
+        {1, "a", "c", 5000}, {1, "m", "n", 4000}, {1, "w", "z", 5000},
+        {2, "b", "b", 100}, {2, "w", "w", 100},
+    };
+    /* clang-format on */
+    vset *vs;
+    const char *dir;
+    version_unref(make(t, sizeof t / sizeof *t, &vs, &dir));
+    /* level 1 at 14000 over 1000: 14, before level 0's 2; m..n has nothing
+     * under it */
+    lsmlog_db *db = picker(vs, 1000);
+    compaction *c1 = pick(db);
+    CHECK(c1 && compaction_level(c1) == 1 && compaction_is_move(c1) && starts_at(c1, 0, "m"));
+    /* 8 level-0 tables: a second may start without a waiting writer; a..c
+     * and w..z tie at 0.02, the first in key order goes */
+    compaction *c2 = pick(db);
+    CHECK(c2 && compaction_level(c2) == 1 && starts_at(c2, 0, "a") && starts_at(c2, 1, "b"));
+    /* level 1 within its size from here on: only level 0 needs compacting,
+     * and its oldest tables (a..b) need level 1's a..c, which c2 holds */
+    db->l1_bytes = 1ull << 40;
+    CHECK(pick(db) == NULL);
+    done(db, c2);
+    compaction *c3 = pick(db);
+    table_file *const *in;
+    CHECK(c3 && compaction_level(c3) == 0 && compaction_inputs(c3, &in) == 5);
+    CHECK(starts_at(c3, 0, "a") && starts_at(c3, 3, "a") && starts_at(c3, 4, "a"));
+    /* the x..y tables share nothing with it, but level 0 goes from its
+     * oldest table, which c3 holds: one level-0 compaction at a time */
+    CHECK(pick(db) == NULL);
+    done(db, c3);
+    done(db, c1);
+    CHECK(db->running == NULL && db->nrunning == 0);
+    free(db);
+    vset_close(vs);
+    tu_rmtemp(dir);
+}
+
 int main(void) {
     tu_init("test_compaction");
     TU_CASE(least_overlap);
@@ -271,5 +408,7 @@ int main(void) {
     TU_CASE(boundaries);
     TU_CASE(random_against_brute_force);
     TU_CASE(aligned_cuts);
+    TU_CASE(second_only_under_pressure);
+    TU_CASE(level0_one_at_a_time);
     return tu_finish();
 }
