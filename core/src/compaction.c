@@ -438,6 +438,9 @@ static int merge_tables(lsmlog_db *db, const version *v, int level, int out, con
         db->compactions++;
         db->compact_read += tlist_bytes(in);
         db->compact_write += o.bytes;
+        /* level 0 may have shrunk: writers stalled at its stop need not
+         * wait for the rest of a manual compaction */
+        pthread_cond_broadcast(&db->done_cv);
         pthread_mutex_unlock(&db->mu);
     }
     lm_free(o.numbers);
@@ -462,6 +465,7 @@ static int trivial_move(lsmlog_db *db, int level, const table_file *t) {
     if (rc == LSMLOG_OK) {
         pthread_mutex_lock(&db->mu);
         db->trivial_moves++;
+        pthread_cond_broadcast(&db->done_cv); /* as in merge_tables */
         pthread_mutex_unlock(&db->mu);
     }
     return rc;
@@ -721,15 +725,24 @@ int compaction_pick(lsmlog_db *db, compaction **out) {
     double score[DB_LEVELS];
     for (int l = 0; l < DB_LEVELS - 1; l++) score[l] = level_score(db, v, l);
     compaction *c = NULL;
-    int rc = LSMLOG_OK;
+    int rc = LSMLOG_OK, level0_waits = 0;
     for (;;) {
         int best = -1;
         for (int l = 0; l < DB_LEVELS - 1; l++)
             if (score[l] >= 1.0 && (best < 0 || score[l] > score[best])) best = l;
         if (best < 0) break;
         score[best] = 0;
+        /* level 0 needs a level-1 table a compaction holds (with random
+         * keys, every one): starting another compaction of level 1 now
+         * would keep it waiting longer — and the writers behind it */
+        if (best == 1 && level0_waits) continue;
         rc = pick_in_level(db, v, best, &c);
         if (rc || c) break;
+        if (best == 0) {
+            level0_waits = 1;
+            for (const compaction *o = db->running; o; o = o->next)
+                if (o->level == 0) level0_waits = 0; /* it waits for itself, not level 1 */
+        }
     }
     version_unref(v);
     if (c) {

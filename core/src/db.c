@@ -189,7 +189,7 @@ int db_flush_pending(lsmlog_db *db) {
 
 int db_bg_idle(lsmlog_db *db) {
     if (db->bg_error || db->closing) return 1;
-    if (db->imm || db->flushing || db->nrunning || db->manual_running) return 0;
+    if (db->imm || db->flushing || db->nrunning || db->nfreeing || db->manual_running) return 0;
     version *v = vset_current(db->vs);
     int needed = compaction_needed(db, v);
     version_unref(v);
@@ -235,11 +235,13 @@ static void *bg_main(void *arg) {
          * compaction waiting for it must find it, not write on after it */
         if (rc) db_set_bg_error(db, rc);
         compaction_release(db, c);
+        db->nfreeing++;
         pthread_cond_broadcast(&db->done_cv);
         pthread_cond_broadcast(&db->bg_cv); /* what it held may be free to compact now */
         pthread_mutex_unlock(&db->mu);
         compaction_free(c); /* may delete tables: not under mu */
         pthread_mutex_lock(&db->mu);
+        db->nfreeing--;
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -527,11 +529,12 @@ int lsmlog_db_compact(lsmlog_db *db, const void *start, size_t start_len, const 
     /* the background may have failed since the flush (a compaction it
      * started before `manual` was raised): nothing more is written then */
     rc = db->bg_error ? bg_error_status(db) : LSMLOG_OK;
-    if (rc == LSMLOG_OK) db->manual_running = 1;
+    int ran = rc == LSMLOG_OK;
+    if (ran) db->manual_running = 1;
     pthread_mutex_unlock(&db->mu);
-    if (rc == LSMLOG_OK) rc = compaction_range(db, start, start_len, stop, stop_len, progress, ctx);
+    if (ran) rc = compaction_range(db, start, start_len, stop, stop_len, progress, ctx);
     pthread_mutex_lock(&db->mu);
-    if (db->manual_running) db->manual_running = 0;
+    if (ran) db->manual_running = 0;
     db->manual--;
     if (rc && rc != LSMLOG_E_CANCELED && !db->bg_error) {
         char msg[512];

@@ -85,6 +85,7 @@ struct lsmlog_db {
     int manual_running;     /* one runs, alone: no background compaction runs meanwhile */
     struct compaction *running; /* the background compactions in progress */
     int nrunning;
+    int nfreeing;           /* finished compactions still letting go of their tables */
     int bg_started;         /* background threads started */
     pthread_t bg[DB_BG_THREADS];
     int bg_error;           /* sticky: a failed flush, compaction or WAL fsync */
