@@ -50,6 +50,14 @@ void db_set_test_clock(db_clock_fn fn, void *ctx) {
     test_clock_ctx = ctx;
 }
 
+/* The number of background threads of the DBs opened from now on
+ * (db_set_test_bg_threads; 0: DB_BG_THREADS). */
+static int test_bg_threads;
+
+void db_set_test_bg_threads(int n) {
+    test_bg_threads = n > 0 && n <= DB_BG_THREADS ? n : 0;
+}
+
 void db_set_shape(lsmlog_db *db, uint64_t l1_bytes, uint64_t table_bytes) {
     pthread_mutex_lock(&db->mu);
     db->l1_bytes = l1_bytes;
@@ -942,7 +950,8 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
         remove_orphan_tables(db);
         db->vs->obsolete = on_obsolete;
         db->vs->obsolete_ctx = db;
-        for (int i = 0; rc == LSMLOG_OK && i < DB_BG_THREADS; i++) {
+        int nbg = test_bg_threads ? test_bg_threads : DB_BG_THREADS;
+        for (int i = 0; rc == LSMLOG_OK && i < nbg; i++) {
             if (pthread_create(&db->bg[i], NULL, bg_main, db) != 0)
                 rc = st_error(LSMLOG_E_NOMEM, "cannot start a background thread");
             else db->bg_started++;

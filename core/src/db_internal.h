@@ -173,6 +173,14 @@ int64_t db_now(const lsmlog_db *db);
  * years ahead of the test's). Not thread-safe against concurrent opens. */
 void db_set_test_clock(db_clock_fn fn, void *ctx);
 
+/* Test hook: the number of background threads (1 .. DB_BG_THREADS; 0: the
+ * default) of every DB opened after the call. With one, flushes and
+ * compactions run one after another in an order a run repeats, as the fault
+ * and power-loss campaigns need to reach the same operation again; with two,
+ * which compactions run side by side varies from run to run. Process-wide,
+ * taken at open, as db_set_test_clock. */
+void db_set_test_bg_threads(int n);
+
 /* Test hook: level 1's size and the compaction output tables' size (the
  * grandparent and expansion limits follow the latter), so that a test's few
  * hundred KiB spread over several levels. Compactions that start later use
