@@ -63,6 +63,9 @@ command="make bench"
 t_start=$(date +%s)
 started="$(date -u '+%Y-%m-%d %H:%M UTC')"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+# the commit built (the page names it even if HEAD moves during the run)
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+[ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit + uncommitted changes"
 py="${PYTHON:-python3}"
 export PIP_ROOT_USER_ACTION=ignore
 results=build-release/bench-results
@@ -240,7 +243,7 @@ done
 echo
 echo "================ report ================"
 report=("$py" bench/report.py "${runs[@]}" --command "$command" --reps "$reps" --data-dir "$dir"
-    --load-start "$load_start" --started "$started")
+    --load-start "$load_start" --started "$started" --commit "$commit")
 if [ "$quick" = 1 ]; then
     report+=(--out "$results/quick.json")
 else
