@@ -269,15 +269,25 @@ static void aligned_cuts(void) {
 
 /* ---- compactions side by side ------------------------------------------- */
 
-/* What compaction_pick reads of a DB: its version set, level shape and
- * running compactions; no threads. */
-static lsmlog_db *picker(vset *vs, uint64_t l1_bytes) {
+/* A handle holding only what compaction_pick reads of a DB: a version set
+ * with the tables t[0..n) (in a new directory), the level shape, the running
+ * compactions; no threads. */
+static lsmlog_db *picker(const tdesc *t, size_t n, uint64_t l1_bytes) {
     lsmlog_db *db = calloc(1, sizeof *db);
     CHECK(db != NULL);
-    db->vs = vs;
+    const char *dir;
+    version_unref(make(t, n, &db->vs, &dir));
+    db->dir = (char *)dir;
     db->l1_bytes = l1_bytes;
     db->table_bytes = 1 << 20;
     return db;
+}
+
+static void picker_free(lsmlog_db *db) {
+    CHECK(db->running == NULL && db->nrunning == 0);
+    vset_close(db->vs);
+    tu_rmtemp(db->dir);
+    free(db);
 }
 
 /* Picks one; checks that none of its inputs belonged to a compaction
@@ -328,10 +338,7 @@ static void second_only_under_pressure(void) {
         {2, "e", "e", 6000}, /* under e..f: 2 */
     };
     /* clang-format on */
-    vset *vs;
-    const char *dir;
-    version_unref(make(t, sizeof t / sizeof *t, &vs, &dir));
-    lsmlog_db *db = picker(vs, 1000);
+    lsmlog_db *db = picker(t, sizeof t / sizeof *t, 1000);
     compaction *c1 = pick(db);
     CHECK(c1 && compaction_level(c1) == 1 && compaction_is_move(c1) && starts_at(c1, 0, "c"));
     CHECK(pick(db) == NULL); /* one at a time while nothing is held up */
@@ -345,15 +352,12 @@ static void second_only_under_pressure(void) {
     done(db, c2);
     done(db, c1);
     done(db, c3);
-    CHECK(db->running == NULL && db->nrunning == 0);
     /* all free again: the first pick is the same */
     db->stalling = 0;
     c1 = pick(db);
     CHECK(c1 && starts_at(c1, 0, "c"));
     done(db, c1);
-    free(db);
-    vset_close(vs);
-    tu_rmtemp(dir);
+    picker_free(db);
 }
 
 /* Level 0 at 8 tables lets a second compaction start too; but level 0
@@ -368,12 +372,9 @@ static void level0_one_at_a_time(void) {
         {2, "b", "b", 100}, {2, "w", "w", 100},
     };
     /* clang-format on */
-    vset *vs;
-    const char *dir;
-    version_unref(make(t, sizeof t / sizeof *t, &vs, &dir));
     /* level 1 at 14000 over 1000: 14, before level 0's 2; m..n has nothing
      * under it */
-    lsmlog_db *db = picker(vs, 1000);
+    lsmlog_db *db = picker(t, sizeof t / sizeof *t, 1000);
     compaction *c1 = pick(db);
     CHECK(c1 && compaction_level(c1) == 1 && compaction_is_move(c1) && starts_at(c1, 0, "m"));
     /* 8 level-0 tables: a second may start without a waiting writer; a..c
@@ -394,10 +395,7 @@ static void level0_one_at_a_time(void) {
     CHECK(pick(db) == NULL);
     done(db, c3);
     done(db, c1);
-    CHECK(db->running == NULL && db->nrunning == 0);
-    free(db);
-    vset_close(vs);
-    tu_rmtemp(dir);
+    picker_free(db);
 }
 
 int main(void) {
