@@ -624,7 +624,13 @@ void compaction_free(compaction *c) {
  * another's, and no other writes into its output level within its range.
  * (Two compactions may still share a range one level apart: one into level
  * n inside a gap between the tables of level n another moves to n+1 —
- * newer data lands above older, as it should.) */
+ * newer data lands above older, as it should.) The last two rules — output
+ * ranges, one level-0 compaction at a time — follow from the first when c
+ * is picked from the current version (its range is covered by its inputs,
+ * and level 0 goes from its oldest table); they guard the moment between a
+ * compaction installing its result and leaving db->running, when the
+ * current version no longer shows its inputs. No test can tell them apart
+ * from the first. */
 static int clashes(const lsmlog_db *db, const compaction *c) {
     for (size_t i = 0; i < c->in.n; i++)
         if (c->in.v[i]->compacting) return 1;
