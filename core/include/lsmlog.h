@@ -92,7 +92,7 @@ typedef struct lsmlog_options {
     uint64_t segment_bytes; /* Log: roll past this size; default 64 MiB */
     int64_t segment_ms;     /* Log: roll past this age in ms; 0: never; default 0 */
     uint64_t memtable_bytes; /* DB: default 4 MiB (not used by the Log) */
-    uint64_t cache_bytes;    /* DB: default 8 MiB (not used by the Log) */
+    uint64_t cache_bytes;    /* DB: default 8 MiB, for tables that cannot be mapped (not used by the Log) */
     int bloom_bits;          /* DB: default 10 (not used by the Log) */
 } lsmlog_options;
 
@@ -414,7 +414,8 @@ typedef struct lsmlog_db_stats {
     uint64_t flushes, compactions, trivial_moves;
     uint64_t stalls;            /* writes that waited for a flush or for level 0 to drain */
     uint64_t stall_us;          /* total time they waited */
-    uint64_t cache_hits, cache_misses;
+    uint64_t cache_hits, cache_misses; /* block cache: tables read with pread only (a mapped
+                                          table, the usual case, is read in place) */
     uint64_t bloom_useful;      /* gets a filter answered "absent" without reading a block */
     uint64_t bloom_useless;     /* gets a filter let through that found nothing */
 } lsmlog_db_stats;

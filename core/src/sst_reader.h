@@ -3,12 +3,13 @@
  * lookups of a user key at a snapshot, and a two-level iterator (index block
  * -> data block) over the whole table.
  *
- * The file is mapped read-only when it can be (tables never change), else
- * blocks are read with env_pread_all. Every block's CRC is checked before it
- * is parsed: a block taken from the block cache was checked when it was
- * loaded, and a block of a mapped file is checked the first time it is
- * read (a per-block flag remembers it, so a block read again from the
- * mapping after the cache let it go is not checksummed twice).
+ * The file is mapped read-only when it can be (tables never change), and
+ * its blocks are then read in place, past the block cache (the page cache is
+ * their cache, as in LevelDB); else blocks are read with env_pread_all into
+ * the block cache. Every block's CRC is checked before it is parsed: a block
+ * taken from the block cache was checked when it was loaded, and a block of
+ * a mapped file is checked the first time it is read (a per-block flag
+ * remembers it, so it is not checksummed twice).
  * Any damage found, at open or later, is LSMLOG_E_CORRUPT with a message
  * (lsmlog_errmsg) naming the file and the block's byte position.
  *
@@ -37,11 +38,12 @@ typedef struct sst_reader_stats {
     uint64_t bloom_useful;  /* gets the filter answered "absent": no block read */
     uint64_t bloom_useless; /* gets the filter let through that found nothing (a false
                                positive, or only versions newer than the snapshot) */
-    uint64_t block_reads;   /* data blocks read from the file (cache misses) */
+    uint64_t block_reads;   /* data blocks read (from the mapping, or cache misses) */
 } sst_reader_stats;
 
-/* Opens the table at `path`. file_number keys its blocks in `cache` (which
- * may be NULL: no caching; borrowed, it must outlive the reader). cmp is the
+/* Opens the table at `path`. file_number keys its blocks in `cache` when the
+ * file cannot be mapped (cache may be NULL: no caching; borrowed, it must
+ * outlive the reader). cmp is the
  * internal key order the table was built with. Reads and checks the footer,
  * the index (every entry: order, and handles that tile the data region),
  * the filter and the properties. *out is owned: close with
@@ -51,11 +53,10 @@ typedef struct sst_reader_stats {
 int sst_reader_open(const char *path, uint64_t file_number, block_cache *cache, sst_cmp_fn cmp,
                     sst_reader **out);
 
-/* Closes the reader (its iterators must be closed already). The blocks of a
- * mapped file point into the mapping and leave the cache with it; otherwise
- * its blocks stay in the cache, still valid for a reader of the same file
- * number, and a deleted table's are dropped with block_cache_erase_file.
- * NULL is a no-op. */
+/* Closes the reader (its iterators must be closed already). A mapped
+ * file's blocks are read in place and never cached; a pread file's blocks
+ * stay in the cache, still valid for a reader of the same file number, and a
+ * deleted table's are dropped with block_cache_erase_file. NULL is a no-op. */
 void sst_reader_close(sst_reader *r);
 
 /* The newest entry of user key ukey[0..ulen) with seq <= snapshot_seq (a

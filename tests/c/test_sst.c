@@ -53,6 +53,24 @@ static int tcmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
     return ta > tb ? -1 : ta < tb;
 }
 
+static void *no_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    (void)addr, (void)len, (void)prot, (void)flags, (void)fd, (void)off;
+    errno = ENOMEM;
+    return MAP_FAILED;
+}
+
+/* Opens a reader as on a system where the table cannot be mapped: its
+ * blocks are read with pread and go through `cache` (a mapped table's are
+ * read in place and never cached). */
+static int open_unmapped(const char *path, uint64_t fileno, block_cache *cache, sst_reader **r) {
+    env_ops saved = *env_get_ops(), ops = saved;
+    ops.mmap = no_mmap;
+    env_set_ops(&ops);
+    int rc = sst_reader_open(path, fileno, cache, tcmp, r);
+    env_set_ops(&saved);
+    return rc;
+}
+
 /* Writes user key + trailer at dst; returns the length. */
 static size_t mk_ikey(uint8_t *dst, const void *uk, size_t ulen, uint64_t seq, int type) {
     if (ulen) memcpy(dst, uk, ulen);
@@ -574,9 +592,16 @@ static void table_roundtrip(void) {
         build_table(path, &o, &m, &props);
         CHECK_EQ_U64(props.num_entries, m.n);
         CHECK_EQ_U64(props.file_size, (uint64_t)tu_file_size(path));
-        for (int with_cache = 0; with_cache < 2; with_cache++) {
+        /* mapped without a cache; mapped with one, which it leaves alone;
+         * read with pread through the cache */
+        for (int mode = 0; mode < 3; mode++) {
             sst_reader *r;
-            CHECK_OK(sst_reader_open(path, 100 + c, with_cache ? cache : NULL, tcmp, &r));
+            block_cache_stats before, after;
+            block_cache_get_stats(cache, &before);
+            if (mode < 2)
+                CHECK_OK(sst_reader_open(path, 100 + c, mode ? cache : NULL, tcmp, &r));
+            else
+                CHECK_OK(open_unmapped(path, 100 + c, cache, &r));
             const sst_props *rp = sst_reader_props(r);
             CHECK_EQ_U64(rp->num_entries, m.n);
             CHECK_EQ_U64(rp->num_data_blocks, props.num_data_blocks);
@@ -587,6 +612,12 @@ static void table_roundtrip(void) {
             CHECK(st.gets > 0 && st.block_reads > 0);
             if (cfg[c].bloom == 0) CHECK_EQ_U64(st.bloom_useful + st.bloom_useless, 0);
             sst_reader_close(r);
+            block_cache_get_stats(cache, &after);
+            if (mode < 2) /* a mapped table's blocks are read in place */
+                CHECK(after.hits == before.hits && after.misses == before.misses &&
+                      after.inserts == before.inserts);
+            else
+                CHECK(after.misses > before.misses && after.inserts > before.inserts);
         }
         block_cache_erase_file(cache, 100 + c);
         sst_props_clear(&props);
@@ -612,7 +643,7 @@ static void uncached_scan(void) {
     block_cache *cache;
     CHECK_OK(block_cache_new(1 << 20, &cache));
     sst_reader *r;
-    CHECK_OK(sst_reader_open(path, 1, cache, tcmp, &r));
+    CHECK_OK(open_unmapped(path, 1, cache, &r)); /* else no block would be cached */
     sst_iter *it;
     CHECK_OK(sst_iter_new(r, &it));
     sst_iter_bypass_cache(it);
@@ -730,7 +761,7 @@ static void edge_keys_values(void) {
         block_cache *cache = NULL;
         if (cached) CHECK_OK(block_cache_new(1 << 16, &cache)); /* smaller than the big block */
         sst_reader *r;
-        CHECK_OK(sst_reader_open(path, 9, cache, tcmp, &r));
+        CHECK_OK(cached ? open_unmapped(path, 9, cache, &r) : sst_reader_open(path, 9, NULL, tcmp, &r));
         check_all(r, &m);
         uint8_t *v;
         size_t vlen;
@@ -984,7 +1015,7 @@ static void bloom_counters(void) {
  * call reported the damage. */
 static int probe_damaged(const char *path, const model *m, block_cache *cache, uint64_t fileno) {
     sst_reader *r;
-    int rc = sst_reader_open(path, fileno, cache, tcmp, &r);
+    int rc = cache ? open_unmapped(path, fileno, cache, &r) : sst_reader_open(path, fileno, NULL, tcmp, &r);
     if (rc) {
         CHECKF(rc == LSMLOG_E_CORRUPT, "open: %d (%s)", rc, tu_status_name(rc));
         CHECKF(strstr(lsmlog_errmsg(), path) != NULL, "message lacks the path: %s",
@@ -1085,8 +1116,9 @@ static void corruption_sweep(void) {
     for (size_t pos = 0; pos < len; pos++) {
         unsigned char b = orig[pos] ^ (unsigned char)(1u << (pos % 8));
         write_at(path, &b, 1, pos);
-        /* Most runs through the cache (a fresh file number each time, as a
-         * rewritten table would have), some straight from the file. */
+        /* Most runs read with pread through the cache (a fresh file number
+         * each time, as a rewritten table would have), some from the mapped
+         * file. */
         int detected = probe_damaged(path, &m, pos % 4 ? cache : NULL, fileno++);
         CHECKF(detected, "a flip at byte %zu of %zu went unnoticed", pos, len);
         write_at(path, &orig[pos], 1, pos);
@@ -1235,12 +1267,6 @@ static ssize_t faulty_pwrite(int fd, const void *buf, size_t n, off_t off) {
     return pwrite(fd, buf, n, off);
 }
 
-static void *no_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-    (void)addr, (void)len, (void)prot, (void)flags, (void)fd, (void)off;
-    errno = ENOMEM;
-    return MAP_FAILED;
-}
-
 static ssize_t faulty_pread(int fd, void *buf, size_t n, off_t off) {
     if (fail_after >= 0 && fail_after-- == 0) {
         faults++;
@@ -1355,7 +1381,7 @@ static void *failing_realloc(void *p, size_t n) {
 
 /* One full life of a table under a failing allocator. Every call returns OK
  * or LSMLOG_E_NOMEM; what is read is right; nothing leaks (LeakSanitizer). */
-static int alloc_scenario(const char *path, const model *m) {
+static int alloc_scenario(const char *path, const model *m, int mapped) {
     sst_options o = opts_small(512, 4);
     sst_builder *b;
     int rc = sst_builder_open(path, &o, &b);
@@ -1373,7 +1399,7 @@ static int alloc_scenario(const char *path, const model *m) {
     block_cache *cache;
     if ((rc = block_cache_new(2048, &cache))) return rc;
     sst_reader *r;
-    if ((rc = sst_reader_open(path, 1, cache, tcmp, &r))) {
+    if ((rc = mapped ? sst_reader_open(path, 1, cache, tcmp, &r) : open_unmapped(path, 1, cache, &r))) {
         block_cache_free(cache);
         return rc;
     }
@@ -1412,21 +1438,23 @@ static void alloc_faults(void) {
     model_random(&m, 150, 2, 60, 10);
     char *path = table_path(dir, "a.sst");
     alloc_hooks hooks = {failing_malloc, failing_realloc, free};
-    int n;
-    for (n = 0;; n++) {
-        alloc_set_hooks(&hooks);
-        alloc_left = n;
-        alloc_failures = 0;
-        int rc = alloc_scenario(path, &m);
-        alloc_left = -1;
-        alloc_set_hooks(NULL);
-        if (alloc_failures == 0) {
-            CHECK_OK(rc);
-            break;
+    for (int mapped = 0; mapped < 2; mapped++) { /* pread through the cache, then in place */
+        int n;
+        for (n = 0;; n++) {
+            alloc_set_hooks(&hooks);
+            alloc_left = n;
+            alloc_failures = 0;
+            int rc = alloc_scenario(path, &m, mapped);
+            alloc_left = -1;
+            alloc_set_hooks(NULL);
+            if (alloc_failures == 0) {
+                CHECK_OK(rc);
+                break;
+            }
+            CHECKF(rc == LSMLOG_E_NOMEM, "failing allocation %d: %d (%s)", n, rc, tu_status_name(rc));
         }
-        CHECKF(rc == LSMLOG_E_NOMEM, "failing allocation %d: %d (%s)", n, rc, tu_status_name(rc));
+        printf("  %s: failed each of %d allocations in turn\n", mapped ? "mapped" : "pread", n);
     }
-    printf("  failed each of %d allocations in turn\n", n);
     model_free(&m);
 }
 
@@ -1479,7 +1507,9 @@ static void *reader_thread(void *p) {
     return NULL;
 }
 
-/* Readers in 4 threads share one reader and a cache small enough to churn. */
+/* Readers in 4 threads share one reader: of a mapped table (its blocks
+ * checksummed on first use), then of one read with pread through a cache
+ * small enough to churn. */
 static void threads(void) {
     const char *dir = tu_mkdtemp();
     model m = {0};
@@ -1488,25 +1518,30 @@ static void threads(void) {
     sst_options_init(&o, tcmp);
     char *path = table_path(dir, "th.sst");
     build_table(path, &o, &m, NULL);
-    block_cache *cache;
-    CHECK_OK(block_cache_new(16 * 1024, &cache));
-    sst_reader *r;
-    CHECK_OK(sst_reader_open(path, 1, cache, tcmp, &r));
-    pthread_t th[4];
-    thread_arg args[4];
-    for (int i = 0; i < 4; i++) {
-        args[i] = (thread_arg){r, &m, tu_hash2(tu_seed, (uint64_t)i)};
-        CHECK(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+    for (int mapped = 1; mapped >= 0; mapped--) {
+        block_cache *cache;
+        CHECK_OK(block_cache_new(16 * 1024, &cache));
+        sst_reader *r;
+        CHECK_OK(mapped ? sst_reader_open(path, 1, cache, tcmp, &r) : open_unmapped(path, 1, cache, &r));
+        pthread_t th[4];
+        thread_arg args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i] = (thread_arg){r, &m, tu_hash2(tu_seed, (uint64_t)i)};
+            CHECK(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+        }
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        block_cache_stats cs;
+        block_cache_get_stats(cache, &cs);
+        if (mapped)
+            CHECK_EQ_U64(cs.hits + cs.misses, 0);
+        else
+            CHECK(cs.evictions > 0 && cs.hits > 0);
+        CHECK(cs.usage <= cs.capacity);
+        CHECK_EQ_U64(cs.pinned, 0);
+        sst_reader_close(r);
+        block_cache_free(cache);
     }
-    for (int i = 0; i < 4; i++)
-        pthread_join(th[i], NULL);
-    block_cache_stats cs;
-    block_cache_get_stats(cache, &cs);
-    CHECK(cs.evictions > 0 && cs.hits > 0);
-    CHECK(cs.usage <= cs.capacity);
-    CHECK_EQ_U64(cs.pinned, 0);
-    sst_reader_close(r);
-    block_cache_free(cache);
     model_free(&m);
 }
 

@@ -744,7 +744,9 @@ describe("stats", function()
       assert.is_true(st.user_bytes > 3000 * 100)
       assert.is_true(st.write_amp > 1)
       assert.is_true(st.flushes >= 1)
-      assert.is_true(st.cache_hits + st.cache_misses > 0)
+      -- the tables are mapped, read in place: the block cache is for tables
+      -- read with pread (the C tests force that)
+      assert.are.equal(0, st.cache_hits + st.cache_misses)
       local files, bytes = 0, 0
       for _, l in ipairs(st.levels) do
          files = files + l.files
