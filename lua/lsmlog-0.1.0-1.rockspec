@@ -60,6 +60,7 @@ build = {
             "core/src/merge_iter.c",
             "core/src/segment.c",
             "core/src/sst_builder.c",
+            "core/src/sst_index.c",
             "core/src/sst_reader.c",
             "core/src/status.c",
             "core/src/version.c",

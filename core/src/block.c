@@ -215,6 +215,29 @@ int block_iter_prev(block_iter *it) {
     return LSMLOG_OK;
 }
 
+int block_iter_seek_restart(block_iter *it, uint32_t i) {
+    if (it->status) return it->status;
+    assert(i < it->b->nrestarts);
+    to_restart(it, i);
+    return parse_next(it);
+}
+
+int block_restart_entry(const block *b, uint32_t i, const block_loc *loc, const uint8_t **key, size_t *klen,
+                        const uint8_t **val, size_t *vlen) {
+    block_iter it; /* decode_hdr reports through an iterator; nothing is allocated */
+    block_iter_init(&it, NULL, 0);
+    block_iter_set(&it, b, loc);
+    uint32_t off = restart_at(b, i);
+    entry_hdr h;
+    if (decode_hdr(&it, off, &h)) return it.status;
+    if (h.shared != 0) return corrupt(loc, "restart entry shares a prefix", off);
+    *key = b->data + h.delta_at;
+    *klen = h.non_shared;
+    *val = *key + h.non_shared;
+    *vlen = h.vlen;
+    return LSMLOG_OK;
+}
+
 int block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen) {
     if (it->status) return it->status;
     const block *b = it->b;

@@ -85,6 +85,16 @@ int block_iter_next(block_iter *it); /* requires valid */
 int block_iter_prev(block_iter *it); /* requires valid; before the first: not valid */
 /* Positions at the first entry whose key is >= target (not valid if none). */
 int block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen);
+/* Positions at the first entry of restart run i (< the block's nrestarts):
+ * for a block whose every entry is a restart, at entry i. */
+int block_iter_seek_restart(block_iter *it, uint32_t i);
+
+/* The key and value of restart run i's first entry (its key whole in the
+ * block, as every restart entry's is), bounds-checked: LSMLOG_OK with *key
+ * and *val pointing into the block, else LSMLOG_E_CORRUPT (a message naming
+ * loc). */
+int block_restart_entry(const block *b, uint32_t i, const block_loc *loc, const uint8_t **key, size_t *klen,
+                        const uint8_t **val, size_t *vlen);
 
 static inline int block_iter_valid(const block_iter *it) {
     return it->valid;

@@ -15,6 +15,7 @@
 #include "env.h"
 #include "lsmlog.h"
 #include "sst_format.h"
+#include "sst_index.h"
 #include "status.h"
 
 #include <assert.h>
@@ -38,6 +39,10 @@ struct sst_reader {
     sst_cmp_fn cmp;
     block index;        /* its contents: owned (index.owned) or in the mapping */
     uint64_t index_off; /* its file position, for messages */
+    /* The index as a flat array, what seeks search (key8 NULL: the index
+     * block is searched itself, when its entries are not all restarts or its
+     * order is not bytewise) */
+    sst_index fast;
     bloom_filter filter;   /* over the filter block (in the mapping or filter_owned) */
     int has_filter;        /* 0: the table has no filter block */
     uint8_t *filter_owned;
@@ -305,7 +310,9 @@ static int check_index(sst_reader *r, uint64_t at) {
             return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
         r->nblocks = blocks;
     }
-    return LSMLOG_OK;
+    if (ordinals_ok && (rc = sst_index_build(&r->fast, &r->index, &loc, r->data_end)) == LSMLOG_E_INVALID)
+        rc = LSMLOG_OK; /* searched the slow way */
+    return rc;
 }
 
 static int open_table(sst_reader *r) {
@@ -431,6 +438,7 @@ void sst_reader_close(sst_reader *r) {
     if (r->map) env_munmap((void *)r->map, (size_t)r->file_size); /* no cached block points into it */
     env_close(r->fd);
     block_release(&r->index);
+    sst_index_free(&r->fast);
     lm_free(r->filter_owned);
     sst_props_clear(&r->props);
     lm_free(r->path);
@@ -460,6 +468,10 @@ struct sst_iter {
     block_iter data;  /* over the pinned data block */
     blk_pin pin;      /* the data block `data` walks; b NULL when none */
     uint64_t pin_off; /* its offset */
+    /* A seek through the flat index goes straight to the data block and
+     * leaves ix to be put on its entry (ix_at) when a move needs it */
+    uint32_t ix_at;
+    int ix_lazy;
     int cached;       /* blocks go through the reader's cache (sst_iter_bypass_cache) */
     int valid;
     int status; /* first error: sticky */
@@ -495,18 +507,32 @@ static int iter_end(sst_iter *it) {
     return LSMLOG_OK;
 }
 
+/* Points the data iterator at data block (off, size), index entry
+ * `ordinal`. */
+static int set_block(sst_iter *it, uint64_t off, uint64_t size, uint64_t ordinal) {
+    if (it->pin.b && it->pin_off == off) return LSMLOG_OK; /* already there */
+    unpin(it->r, &it->pin);
+    int rc = load_data_block(it->r, off, size, ordinal, it->cached, &it->pin);
+    if (rc) return iter_fail(it, rc);
+    it->pin_off = off;
+    block_loc loc = {it->r->path, "data", off};
+    block_iter_set(&it->data, it->pin.b, &loc);
+    return LSMLOG_OK;
+}
+
 /* Points the data iterator at the block the index iterator is on. */
 static int set_data_block(sst_iter *it) {
     uint64_t off, size;
     int rc = decode_handle(it->r, &it->ix, &off, &size);
     if (rc) return iter_fail(it, rc);
-    if (it->pin.b && it->pin_off == off) return LSMLOG_OK; /* already there */
-    unpin(it->r, &it->pin);
-    if ((rc = load_data_block(it->r, off, size, it->ix.ridx, it->cached, &it->pin))) return iter_fail(it, rc);
-    it->pin_off = off;
-    block_loc loc = {it->r->path, "data", off};
-    block_iter_set(&it->data, it->pin.b, &loc);
-    return LSMLOG_OK;
+    return set_block(it, off, size, it->ix.ridx);
+}
+
+/* Puts the index iterator on the entry a seek through the flat index found. */
+static int ix_sync(sst_iter *it) {
+    if (!it->ix_lazy) return LSMLOG_OK;
+    it->ix_lazy = 0;
+    return block_iter_seek_restart(&it->ix, it->ix_at);
 }
 
 /* After a move of the data iterator: on an entry, or on to the next block's
@@ -518,7 +544,7 @@ static int skip_forward(sst_iter *it, int rc) {
             it->valid = 1;
             return LSMLOG_OK;
         }
-        if ((rc = block_iter_next(&it->ix))) return iter_fail(it, rc);
+        if ((rc = ix_sync(it)) || (rc = block_iter_next(&it->ix))) return iter_fail(it, rc);
         if (!it->ix.valid) return iter_end(it);
         if ((rc = set_data_block(it))) return rc;
         rc = block_iter_first(&it->data);
@@ -532,7 +558,7 @@ static int skip_backward(sst_iter *it, int rc) {
             it->valid = 1;
             return LSMLOG_OK;
         }
-        if ((rc = block_iter_prev(&it->ix))) return iter_fail(it, rc);
+        if ((rc = ix_sync(it)) || (rc = block_iter_prev(&it->ix))) return iter_fail(it, rc);
         if (!it->ix.valid) return iter_end(it);
         if ((rc = set_data_block(it))) return rc;
         rc = block_iter_last(&it->data);
@@ -541,7 +567,28 @@ static int skip_backward(sst_iter *it, int rc) {
 
 static int iter_seek(sst_iter *it, const uint8_t *k, size_t klen) {
     if (it->status) return it->status;
-    int rc = block_iter_seek(&it->ix, k, klen);
+    const sst_reader *r = it->r;
+    int rc;
+    it->ix_lazy = 0;
+    if (r->fast.key8) {
+        uint32_t e;
+        if ((rc = sst_index_find(&r->fast, &r->index, &it->ix.loc, r->cmp, k, klen, &e))) return iter_fail(it, rc);
+        if (e == r->fast.n) { /* past the last block, as the index's own seek leaves it */
+            block_iter_set(&it->ix, &r->index, &it->ix.loc);
+            return iter_end(it);
+        }
+        if (r->fast.start) { /* to the data block; the index entry when needed */
+            uint64_t off, size;
+            sst_index_block(&r->fast, e, SST_BLOCK_TRAILER_SIZE, &off, &size);
+            it->ix_at = e;
+            it->ix_lazy = 1;
+            if ((rc = set_block(it, off, size, e))) return rc;
+            return skip_forward(it, block_iter_seek(&it->data, k, klen));
+        }
+        rc = block_iter_seek_restart(&it->ix, e);
+    } else {
+        rc = block_iter_seek(&it->ix, k, klen);
+    }
     if (rc) return iter_fail(it, rc);
     if (!it->ix.valid) return iter_end(it);
     if ((rc = set_data_block(it))) return rc;
@@ -570,6 +617,7 @@ void sst_iter_close(sst_iter *it) {
 
 int sst_iter_first(sst_iter *it) {
     if (it->status) return it->status;
+    it->ix_lazy = 0;
     int rc = block_iter_first(&it->ix);
     if (rc) return iter_fail(it, rc);
     if (!it->ix.valid) return iter_end(it);
@@ -579,6 +627,7 @@ int sst_iter_first(sst_iter *it) {
 
 int sst_iter_last(sst_iter *it) {
     if (it->status) return it->status;
+    it->ix_lazy = 0;
     int rc = block_iter_last(&it->ix);
     if (rc) return iter_fail(it, rc);
     if (!it->ix.valid) return iter_end(it);

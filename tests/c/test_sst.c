@@ -19,6 +19,7 @@
 #include "env.h"
 #include "sst_builder.h"
 #include "sst_format.h"
+#include "sst_index.h"
 #include "sst_reader.h"
 #include "test_util.h"
 
@@ -782,6 +783,215 @@ static void edge_keys_values(void) {
         block_cache_free(cache);
     }
     free(bigv);
+    model_free(&m);
+}
+
+/* ---- the flat index (sst_index.h) ----------------------------------------- */
+
+/* A user key: `prefix`, then up to 12 bytes from an alphabet of four, so
+ * that keys often tie in the 8 bytes the flat index keeps, run shorter than
+ * them, or end in zero bytes that its padding could confuse. */
+static size_t prefixed_ukey(uint8_t *dst, const uint8_t *prefix, size_t plen) {
+    static const uint8_t alpha[] = {0x00, 0x01, 'a', 0xff};
+    memcpy(dst, prefix, plen);
+    size_t len = plen + (size_t)tu_rand_below(13);
+    for (size_t i = plen; i < len; i++) dst[i] = alpha[tu_rand_below(sizeof alpha)];
+    return len;
+}
+
+/* sst_index_find agrees with the index block's own seek, over index blocks
+ * of random separators sharing a random prefix, for targets of every kind:
+ * each separator at other seqs, random prefixed keys, keys that stop inside
+ * the prefix or leave it above or below. Block positions agree with the
+ * handles. */
+static void flat_index_search(void) {
+    for (int round = 0; round < 300; round++) {
+        uint8_t prefix[12];
+        size_t plen = (size_t)tu_rand_below(sizeof prefix + 1);
+        for (size_t i = 0; i < plen; i++) prefix[i] = (uint8_t)"a\0\xff\x01"[tu_rand_below(4)];
+        model m = {0};
+        uint8_t uk[32], k[48];
+        size_t n = 1 + (size_t)tu_rand_below(round % 10 == 0 ? 400 : 40);
+        for (size_t i = 0; i < n; i++) {
+            size_t ulen = prefixed_ukey(uk, prefix, plen);
+            model_add(&m, k, mk_ikey(k, uk, ulen, 1 + tu_rand_below(1000), (int)tu_rand_below(3)), NULL, 0);
+        }
+        model_sort(&m);
+        /* separators are distinct internal keys: drop repeats */
+        size_t w = 0;
+        for (size_t i = 0; i < m.n; i++) {
+            if (w && tcmp(m.e[w - 1].k, m.e[w - 1].klen, m.e[i].k, m.e[i].klen) == 0) {
+                free(m.e[i].k);
+                continue;
+            }
+            m.e[w++] = m.e[i];
+        }
+        m.n = w;
+        /* the index block: every entry a restart, handles laid end to end */
+        block_builder bb;
+        block_builder_init(&bb, 1);
+        uint64_t off = 0;
+        uint64_t *offs = malloc((m.n + 1) * sizeof *offs);
+        for (size_t i = 0; i < m.n; i++) {
+            uint8_t h[20], *e = put_varint(h, off);
+            uint64_t size = 1 + tu_rand_below(5000);
+            e = put_varint(e, size);
+            offs[i] = off;
+            CHECK_OK(block_builder_add(&bb, m.e[i].k, m.e[i].klen, h, (size_t)(e - h)));
+            off += size + SST_BLOCK_TRAILER_SIZE;
+        }
+        const uint8_t *data;
+        size_t len;
+        CHECK_OK(block_builder_finish(&bb, &data, &len));
+        block_loc loc = {"ix", "index", 0};
+        block b;
+        CHECK_OK(block_init(&b, data, len, &loc));
+        sst_index x;
+        CHECK_OK(sst_index_build(&x, &b, &loc, off));
+        CHECK_EQ_U64(x.n, m.n);
+        CHECK(x.clen >= plen);
+        for (uint32_t i = 0; i < x.n; i++) {
+            uint64_t bo, bs;
+            sst_index_block(&x, i, SST_BLOCK_TRAILER_SIZE, &bo, &bs);
+            CHECK_EQ_U64(bo, offs[i]);
+            CHECK_EQ_U64(bo + bs + SST_BLOCK_TRAILER_SIZE, i + 1 < x.n ? offs[i + 1] : off);
+        }
+        block_iter it;
+        block_iter_init(&it, tcmp, 8);
+        block_iter_set(&it, &b, &loc);
+        for (int p = 0; p < 200; p++) {
+            size_t klen, ulen;
+            int kind = (int)tu_rand_below(4);
+            if (kind == 0) { /* a separator's user key at another seq */
+                const kv *e = &m.e[tu_rand_below(m.n)];
+                ulen = e->klen - 8;
+                memcpy(uk, e->k, ulen);
+            } else if (kind == 1) {
+                ulen = prefixed_ukey(uk, prefix, plen);
+            } else if (kind == 2) { /* cut inside the prefix */
+                ulen = plen ? (size_t)tu_rand_below(plen) : 0;
+                memcpy(uk, prefix, ulen);
+            } else { /* the prefix changed at one byte */
+                ulen = prefixed_ukey(uk, prefix, plen);
+                if (plen) uk[tu_rand_below(plen)] ^= (uint8_t)(1 + tu_rand_below(255));
+            }
+            klen = mk_ikey(k, uk, ulen, tu_rand_below(1001), (int)tu_rand_below(256));
+            CHECK_OK(block_iter_seek(&it, k, klen));
+            uint32_t want = it.valid ? it.ridx : (uint32_t)m.n, got;
+            CHECK_OK(sst_index_find(&x, &b, &loc, tcmp, k, klen, &got));
+            CHECKF(got == want, "round %d, target kind %d: entry %u, the block's seek says %u", round, kind, got,
+                   want);
+        }
+        block_iter_release(&it);
+        sst_index_free(&x);
+        CHECK(x.key8 == NULL && x.start == NULL && x.n == 0);
+        block_builder_release(&bb);
+        free(offs);
+        for (size_t i = 0; i < m.n; i++) free(m.e[i].k);
+        free(m.e);
+    }
+}
+
+/* An index whose order is not bytewise over user keys (here descending) is
+ * refused, and the array left empty: the reader then searches the block. A
+ * table past 4 GiB keeps the keys but not the block positions. */
+static void flat_index_refusals(void) {
+    block_builder bb;
+    block_builder_init(&bb, 1);
+    uint8_t k[16], h[20];
+    const char *keys[] = {"zz", "yy", "xa"};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *e = put_varint(h, (uint64_t)i * 105);
+        e = put_varint(e, 100);
+        CHECK_OK(block_builder_add(&bb, k, mk_ikey(k, keys[i], 2, 1, 1), h, (size_t)(e - h)));
+    }
+    const uint8_t *data;
+    size_t len;
+    CHECK_OK(block_builder_finish(&bb, &data, &len));
+    block_loc loc = {"ix", "index", 0};
+    block b;
+    CHECK_OK(block_init(&b, data, len, &loc));
+    sst_index x;
+    CHECK_EQ_INT(sst_index_build(&x, &b, &loc, 315), LSMLOG_E_INVALID);
+    CHECK(x.key8 == NULL && x.start == NULL && x.common == NULL);
+    block_builder_reset(&bb);
+    for (int i = 2; i >= 0; i--) {
+        uint8_t *e = put_varint(h, (uint64_t)(2 - i) * 105);
+        e = put_varint(e, 100);
+        CHECK_OK(block_builder_add(&bb, k, mk_ikey(k, keys[i], 2, 1, 1), h, (size_t)(e - h)));
+    }
+    CHECK_OK(block_builder_finish(&bb, &data, &len));
+    CHECK_OK(block_init(&b, data, len, &loc));
+    CHECK_OK(sst_index_build(&x, &b, &loc, (uint64_t)UINT32_MAX + 1));
+    CHECK(x.key8 != NULL && x.start == NULL && x.n == 3);
+    uint32_t got;
+    CHECK_OK(sst_index_find(&x, &b, &loc, tcmp, k, mk_ikey(k, "y", 1, 1, 1), &got));
+    CHECK_EQ_U64(got, 1);
+    sst_index_free(&x);
+    block_builder_release(&bb);
+}
+
+/* A table whose keys share a long prefix and tie in the next 8 bytes, in
+ * blocks of one to a few entries: seeks land through the flat index and walk
+ * on from there both ways (the index entry is found only when a walk leaves
+ * the block), gets find every version. */
+static void flat_index_table(void) {
+    const char *dir = tu_mkdtemp();
+    static const uint8_t prefix[] = "sensor/0000000000/";
+    size_t plen = sizeof prefix - 1;
+    model m = {0};
+    uint8_t uk[64], k[80];
+    uint64_t seq = 1;
+    for (int i = 0; i < 1500; i++) {
+        size_t ulen = prefixed_ukey(uk, prefix, plen);
+        for (int v = 0; v < 1 + (int)tu_rand_below(3); v++)
+            model_add(&m, k, mk_ikey(k, uk, ulen, seq++, 1), uk, ulen);
+    }
+    model_sort(&m);
+    size_t w = 0; /* one entry per internal key */
+    for (size_t i = 0; i < m.n; i++) {
+        if (w && tcmp(m.e[w - 1].k, m.e[w - 1].klen, m.e[i].k, m.e[i].klen) == 0) {
+            free(m.e[i].k);
+            free(m.e[i].v);
+            continue;
+        }
+        m.e[w++] = m.e[i];
+    }
+    m.n = w;
+    uint32_t blocks[] = {64, 256};
+    for (int c = 0; c < 2; c++) {
+        sst_options o = opts_small(blocks[c], 2);
+        char *path = table_path(dir, "f.sst");
+        build_table(path, &o, &m, NULL);
+        sst_reader *r;
+        CHECK_OK(sst_reader_open(path, 1, NULL, tcmp, &r));
+        check_all(r, &m);
+        sst_iter *it;
+        CHECK_OK(sst_iter_new(r, &it));
+        for (int p = 0; p < 2000; p++) {
+            size_t ulen = prefixed_ukey(uk, prefix, plen);
+            size_t klen = mk_ikey(k, uk, ulen, tu_rand_below(seq + 1), 1);
+            size_t want = model_lower(&m, k, klen);
+            CHECK_OK(sst_iter_seek(it, k, klen));
+            if (want == m.n) {
+                CHECK(!sst_iter_valid(it));
+                continue;
+            }
+            check_entry(it, &m, want, "prefixed seek");
+            int back = (int)tu_rand_below(2);
+            size_t pos = want;
+            for (int s = 0; s < 6; s++) {
+                CHECK_OK(back ? sst_iter_prev(it) : sst_iter_next(it));
+                if (back ? pos-- == 0 : ++pos == m.n) {
+                    CHECK(!sst_iter_valid(it));
+                    break;
+                }
+                check_entry(it, &m, pos, back ? "back from a prefixed seek" : "on from a prefixed seek");
+            }
+        }
+        sst_iter_close(it);
+        sst_reader_close(r);
+    }
     model_free(&m);
 }
 
@@ -1625,6 +1835,9 @@ int main(void) {
     TU_CASE(uncached_scan);
     TU_CASE(versions_and_snapshots);
     TU_CASE(edge_keys_values);
+    TU_CASE(flat_index_search);
+    TU_CASE(flat_index_refusals);
+    TU_CASE(flat_index_table);
     TU_CASE(empty_table);
     TU_CASE(builder_misuse);
     TU_CASE(properties);

@@ -1,0 +1,140 @@
+/* sst_index.c — a table's index block as a flat array (sst_index.h). */
+#include "sst_index.h"
+
+#include "alloc.h"
+#include "coding.h"
+#include "lsmlog.h"
+#include "status.h"
+
+#include <string.h>
+
+#define TRAILER 8u /* an internal key's trailer (seq << 8 | type) */
+
+/* The 8 bytes of k[0..len) from `from` on, zero past its end, big-endian. */
+static uint64_t word_at(const uint8_t *k, size_t len, size_t from) {
+    if (from + 8 <= len) return get_be64(k + from);
+    uint8_t w[8] = {0};
+    if (from < len) memcpy(w, k + from, len - from);
+    return get_be64(w);
+}
+
+/* Restart i's key, which must hold a trailer, and its value. */
+static int entry_of(const block *ix, uint32_t i, const block_loc *loc, const uint8_t **k, size_t *klen,
+                    const uint8_t **v, size_t *vlen) {
+    int rc = block_restart_entry(ix, i, loc, k, klen, v, vlen);
+    if (rc == LSMLOG_OK && *klen < TRAILER)
+        rc = st_error(LSMLOG_E_CORRUPT, "%s: %s block at byte %llu: key shorter than a trailer (entry %u)",
+                      loc->file ? loc->file : "?", loc->kind ? loc->kind : "?",
+                      (unsigned long long)loc->offset, i);
+    return rc;
+}
+
+static int key_of(const block *ix, uint32_t i, const block_loc *loc, const uint8_t **k, size_t *klen) {
+    const uint8_t *v;
+    size_t vlen;
+    return entry_of(ix, i, loc, k, klen, &v, &vlen);
+}
+
+void sst_index_free(sst_index *x) {
+    lm_free(x->common);
+    lm_free(x->key8);
+    lm_free(x->start);
+    memset(x, 0, sizeof *x);
+}
+
+int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_t data_end) {
+    memset(x, 0, sizeof *x);
+    uint32_t n = ix->nrestarts;
+    if (n == 0) return LSMLOG_OK;
+    const uint8_t *first, *last;
+    size_t flen, llen;
+    int rc;
+    if ((rc = key_of(ix, 0, loc, &first, &flen)) || (rc = key_of(ix, n - 1, loc, &last, &llen))) return rc;
+    /* sorted bytewise, every key shares what the first and last share */
+    size_t fu = flen - TRAILER, lu = llen - TRAILER;
+    size_t clen = bytes_shared(first, last, fu < lu ? fu : lu);
+    x->common = lm_malloc(clen ? clen : 1);
+    x->key8 = lm_malloc((size_t)n * sizeof *x->key8);
+    if (data_end <= UINT32_MAX) x->start = lm_malloc(((size_t)n + 1) * sizeof *x->start);
+    if (!x->common || !x->key8 || (data_end <= UINT32_MAX && !x->start)) {
+        sst_index_free(x);
+        return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", loc->file ? loc->file : "a table");
+    }
+    if (clen) memcpy(x->common, first, clen);
+    x->clen = clen;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        if ((rc = entry_of(ix, i, loc, &k, &klen, &v, &vlen))) break;
+        size_t ulen = klen - TRAILER;
+        if (x->start) {
+            /* the handle's offset (the caller checked that the blocks tile
+             * the data, so the sizes follow) */
+            uint64_t off;
+            if (!get_varint(v, v + vlen, &off, 10) || off > data_end) {
+                rc = st_error(LSMLOG_E_CORRUPT, "%s: index block at byte %llu: malformed block handle",
+                              loc->file ? loc->file : "?", (unsigned long long)loc->offset);
+                break;
+            }
+            x->start[i] = (uint32_t)off;
+        }
+        uint64_t w = word_at(k, ulen, clen);
+        /* What the search relies on, checked rather than trusted: the order
+         * is bytewise over user keys */
+        if (ulen < clen || (clen && memcmp(k, x->common, clen) != 0) || (i > 0 && w < x->key8[i - 1])) {
+            rc = st_error(LSMLOG_E_INVALID, "%s: the index is not in bytewise order", loc->file ? loc->file : "?");
+            break;
+        }
+        x->key8[i] = w;
+    }
+    if (rc) {
+        sst_index_free(x);
+        return rc;
+    }
+    if (x->start) x->start[n] = (uint32_t)data_end;
+    x->n = n;
+    return LSMLOG_OK;
+}
+
+int sst_index_find(const sst_index *x, const block *ix, const block_loc *loc, sst_cmp_fn cmp,
+                   const uint8_t *ikey, size_t klen, uint32_t *entry) {
+    size_t ulen = klen - TRAILER;
+    size_t m = ulen < x->clen ? ulen : x->clen;
+    int c = m ? memcmp(ikey, x->common, m) : 0;
+    if (c < 0 || (c == 0 && ulen < x->clen)) { /* below every separator */
+        *entry = 0;
+        return LSMLOG_OK;
+    }
+    if (c > 0) { /* above every separator */
+        *entry = x->n;
+        return LSMLOG_OK;
+    }
+    uint64_t w = word_at(ikey, ulen, x->clen);
+    /* [lo, hi): the entries whose 8 bytes tie with the target's. Those
+     * before are smaller than it, those after larger. */
+    uint32_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (x->key8[mid] < w) lo = mid + 1;
+        else hi = mid;
+    }
+    uint32_t end = x->n;
+    for (uint32_t a = lo; a < end;) {
+        uint32_t mid = a + (end - a) / 2;
+        if (x->key8[mid] <= w) a = mid + 1;
+        else end = mid;
+    }
+    /* among the ties, whole keys decide */
+    hi = end;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *k;
+        size_t kl;
+        int rc = key_of(ix, mid, loc, &k, &kl);
+        if (rc) return rc;
+        if (cmp(k, kl, ikey, klen) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *entry = lo;
+    return LSMLOG_OK;
+}
