@@ -10,8 +10,17 @@
 
 #define TRAILER 8u /* an internal key's trailer (seq << 8 | type) */
 
-/* The 8 bytes of k[0..len) from `from` on, zero past its end, big-endian. */
-static uint64_t word_at(const uint8_t *k, size_t len, size_t from) {
+/* The number a user key is searched by: a key below every key that starts
+ * with the common prefix counts as 0, one above them all as UINT64_MAX, and
+ * one that starts with it as its next 8 bytes (zero past its end),
+ * big-endian. Keys with the prefix are one run of the bytewise order, so
+ * this never reverses two keys; it only ties some. */
+static uint64_t key_word(const sst_index *x, const uint8_t *k, size_t len) {
+    size_t m = len < x->clen ? len : x->clen;
+    int c = m ? memcmp(k, x->common, m) : 0;
+    if (c < 0 || (c == 0 && len < x->clen)) return 0;
+    if (c > 0) return UINT64_MAX;
+    size_t from = x->clen;
     if (from + 8 <= len) return get_be64(k + from);
     uint8_t w[8] = {0};
     if (from < len) memcpy(w, k + from, len - from);
@@ -49,8 +58,12 @@ int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_
     const uint8_t *first, *last;
     size_t flen, llen;
     int rc;
-    if ((rc = key_of(ix, 0, loc, &first, &flen)) || (rc = key_of(ix, n - 1, loc, &last, &llen))) return rc;
-    /* sorted bytewise, every key shares what the first and last share */
+    /* The prefix is what the first and the last but one separator share:
+     * the last is often a short successor of the table's last key ("1" after
+     * "0999"), which would share nothing. Separators outside the prefix's run
+     * count as 0 or UINT64_MAX (key_word). */
+    if ((rc = key_of(ix, 0, loc, &first, &flen)) || (rc = key_of(ix, n > 1 ? n - 2 : 0, loc, &last, &llen)))
+        return rc;
     size_t fu = flen - TRAILER, lu = llen - TRAILER;
     size_t clen = bytes_shared(first, last, fu < lu ? fu : lu);
     x->common = lm_malloc(clen ? clen : 1);
@@ -78,10 +91,10 @@ int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_
             }
             x->start[i] = (uint32_t)off;
         }
-        uint64_t w = word_at(k, ulen, clen);
+        uint64_t w = key_word(x, k, ulen);
         /* What the search relies on, checked rather than trusted: the order
          * is bytewise over user keys */
-        if (ulen < clen || (clen && memcmp(k, x->common, clen) != 0) || (i > 0 && w < x->key8[i - 1])) {
+        if (i > 0 && w < x->key8[i - 1]) {
             rc = st_error(LSMLOG_E_INVALID, "%s: the index is not in bytewise order", loc->file ? loc->file : "?");
             break;
         }
@@ -98,18 +111,7 @@ int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_
 
 int sst_index_find(const sst_index *x, const block *ix, const block_loc *loc, sst_cmp_fn cmp,
                    const uint8_t *ikey, size_t klen, uint32_t *entry) {
-    size_t ulen = klen - TRAILER;
-    size_t m = ulen < x->clen ? ulen : x->clen;
-    int c = m ? memcmp(ikey, x->common, m) : 0;
-    if (c < 0 || (c == 0 && ulen < x->clen)) { /* below every separator */
-        *entry = 0;
-        return LSMLOG_OK;
-    }
-    if (c > 0) { /* above every separator */
-        *entry = x->n;
-        return LSMLOG_OK;
-    }
-    uint64_t w = word_at(ikey, ulen, x->clen);
+    uint64_t w = key_word(x, ikey, klen - TRAILER);
     /* [lo, hi): the entries whose 8 bytes tie with the target's. Those
      * before are smaller than it, those after larger. */
     uint32_t lo = 0, hi = x->n;

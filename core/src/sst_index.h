@@ -4,8 +4,9 @@
  * lookup binary-searches it: about log2(blocks) steps, each decoding an
  * entry somewhere in a block of tens of KiB, each step a cache miss. Here
  * each separator's user key is reduced to 8 bytes, the ones after the prefix
- * every separator of the table shares, read as a big-endian number (zero
- * padded): the search runs over an array of those numbers, which is 8 bytes
+ * the table's separators share, read as a big-endian number (zero padded; a
+ * separator outside that prefix, as the last often is, counts as 0 or as
+ * the largest number): the search runs over an array of those numbers, which is 8 bytes
  * per data block (0.2 % of the data) and stays in the CPU's caches, and whole
  * keys are compared only among entries whose 8 bytes tie with the target's.
  * Beside them, where each data block starts (4 bytes per block, for tables
@@ -26,7 +27,7 @@
 #include <stdint.h>
 
 typedef struct sst_index {
-    uint8_t *common; /* the user-key prefix every separator shares; owned */
+    uint8_t *common; /* the user-key prefix of the first and last but one separators; owned */
     size_t clen;
     uint64_t *key8;  /* per entry: the 8 user-key bytes after it; owned */
     uint32_t *start; /* n + 1 offsets: data block i is [start[i], start[i + 1] - trailer);
