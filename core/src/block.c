@@ -215,6 +215,11 @@ int block_iter_prev(block_iter *it) {
     return LSMLOG_OK;
 }
 
+uint32_t block_restart_offset(const block *b, uint32_t i) {
+    assert(i < b->nrestarts);
+    return restart_at(b, i);
+}
+
 int block_iter_seek_restart(block_iter *it, uint32_t i) {
     if (it->status) return it->status;
     assert(i < it->b->nrestarts);

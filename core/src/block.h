@@ -85,6 +85,9 @@ int block_iter_next(block_iter *it); /* requires valid */
 int block_iter_prev(block_iter *it); /* requires valid; before the first: not valid */
 /* Positions at the first entry whose key is >= target (not valid if none). */
 int block_iter_seek(block_iter *it, const uint8_t *target, size_t tlen);
+/* The offset of restart run i's first entry (i < the block's nrestarts). */
+uint32_t block_restart_offset(const block *b, uint32_t i);
+
 /* Positions at the first entry of restart run i (< the block's nrestarts):
  * for a block whose every entry is a restart, at entry i. */
 int block_iter_seek_restart(block_iter *it, uint32_t i);

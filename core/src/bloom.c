@@ -228,7 +228,17 @@ int bloom_filter_parse(const uint8_t *block, size_t len, bloom_layout lay, bloom
     return 1;
 }
 
-int bloom_may_match(const bloom_filter *f, const uint8_t *key, size_t n) {
-    uint64_t h = bloom_hash(key, n);
+int bloom_may_match_hash(const bloom_filter *f, uint64_t h) {
     return f->layout == BLOOM_CLASSIC ? classic_may_match(f, h) : blocked_may_match(f, h);
+}
+
+int bloom_may_match(const bloom_filter *f, const uint8_t *key, size_t n) {
+    return bloom_may_match_hash(f, bloom_hash(key, n));
+}
+
+void bloom_prefetch(const bloom_filter *f, uint64_t h) {
+    if (f->layout == BLOOM_CLASSIC)
+        __builtin_prefetch(f->bits + ((uint32_t)h % f->size) / 8);
+    else
+        __builtin_prefetch(f->bits + blocked_line(h, f->size) * SST_BLOOM_LINE_BYTES);
 }

@@ -79,4 +79,11 @@ int bloom_filter_parse(const uint8_t *block, size_t len, bloom_layout lay, bloom
  * Pure: any threads at once. */
 int bloom_may_match(const bloom_filter *f, const uint8_t *key, size_t n);
 
+/* The same for a key whose bloom_hash is h. */
+int bloom_may_match_hash(const bloom_filter *f, uint64_t h);
+
+/* Asks the CPU for the memory bloom_may_match_hash(f, h) reads first (the
+ * blocked filter's one line), so that its cache miss overlaps other work. */
+void bloom_prefetch(const bloom_filter *f, uint64_t h);
+
 #endif

@@ -928,6 +928,7 @@ int lsmlog_db_open(const char *path, const lsmlog_options *opts, lsmlog_db **out
         return st_error(LSMLOG_E_NOMEM, "out of memory");
     }
     db->opts = o;
+    atomic_init(&db->last_table_hits, 0);
     /* before the background thread starts: a compaction must not judge TTLs
      * by another clock than the writes were given */
     db->clock = test_clock;

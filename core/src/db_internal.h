@@ -27,6 +27,7 @@
 #define DB_BG_THREADS 2             /* background threads: flushes and compactions */
 #define DB_L0_COMPACT_TRIGGER 4     /* level 0 compacts into level 1 at this many tables */
 #define DB_L0_STOP 12               /* writers wait while level 0 holds this many */
+#define DB_LIKELY_SPAN 16            /* the range of last_table_hits */
 #define DB_L0_SPEEDUP 8 /* a second compaction may start at this many (or while a writer waits) */
 #define DB_L1_MAX_BYTES (10u << 20) /* level 1's size; each level below is 10x */
 #define DB_TABLE_BYTES (4u << 20)   /* compaction cuts its output tables at this size */
@@ -107,6 +108,14 @@ struct lsmlog_db {
      * their own with db_set_test_clock before the open */
     db_clock_fn clock;
     void *clock_ctx;
+
+    /* How gets that reached the last table that may hold their key fared
+     * lately: up when they found it there, down when not, within
+     * [-DB_LIKELY_SPAN, DB_LIKELY_SPAN]. At >= 0 that table is read as the
+     * likely one (db_read.c). Racy by design (relaxed loads and stores, an
+     * update may be lost): it only picks between two ways to the same
+     * answer. */
+    atomic_int last_table_hits;
 
     /* stats (under mu, or atomics) */
     uint64_t user_bytes, wal_bytes, flush_bytes, compact_read, compact_write;

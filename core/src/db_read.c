@@ -5,6 +5,7 @@
 #include "db_internal.h"
 
 #include "alloc.h"
+#include "bloom.h"
 #include "db_iter.h"
 #include "dbformat.h"
 #include "env.h"
@@ -25,7 +26,14 @@ static void reader_free(void *r) {
     sst_reader_close(r);
 }
 
+/* An open table's reader, without the lock (NULL: not opened yet). The
+ * pointer is set once, with release order after the reader is made. */
+static sst_reader *open_reader(const table_file *t) {
+    return __atomic_load_n(&t->reader, __ATOMIC_ACQUIRE);
+}
+
 int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out) {
+    if ((*out = open_reader(t))) return LSMLOG_OK;
     pthread_mutex_lock(&db->tables_mu);
     int rc = LSMLOG_OK;
     if (!t->reader) {
@@ -39,7 +47,7 @@ int db_table_reader(lsmlog_db *db, table_file *t, sst_reader **out) {
         lm_free(path);
         if (rc == LSMLOG_OK) {
             t->reader_free = reader_free;
-            t->reader = r;
+            __atomic_store_n(&t->reader, r, __ATOMIC_RELEASE);
         }
     }
     *out = t->reader;
@@ -133,6 +141,22 @@ static table_file *level_find(const version *v, int l, const uint8_t *k, size_t 
     return in_range(&t->meta, k, klen) ? t : NULL;
 }
 
+/* The tables that may hold user key k, in the order a get asks them: level
+ * 0's whose range covers it, newest first, then at most one per deeper
+ * level. The first `cap` go to out; returns how many there are. */
+static size_t candidates(const version *v, const uint8_t *k, size_t klen, table_file **out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = v->nfiles[0]; i > 0; i--) {
+        table_file *t = v->files[0][i - 1];
+        if (in_range(&t->meta, k, klen) && n++ < cap) out[n - 1] = t;
+    }
+    for (int l = 1; l < DB_LEVELS; l++) {
+        table_file *t = level_find(v, l, k, klen);
+        if (t && n++ < cap) out[n - 1] = t;
+    }
+    return n;
+}
+
 /* Turns the newest entry found into the answer: a put's value (copied, the
  * TTL's expiry stripped), or NOTFOUND for a delete or an expired put. The
  * clock is read only for an entry with a TTL (a clock read is a sizeable
@@ -188,33 +212,62 @@ int lsmlog_db_get(lsmlog_db *db, const lsmlog_snapshot *snap, const void *key, s
             rc = answer(db, type, mv, ml, 0, val, vlen);
         }
     }
-    for (int l = 0; !found && l < DB_LEVELS; l++) {
-        for (size_t n = v->nfiles[l]; !found && n > 0; n--) { /* level 0: newest first */
-            table_file *t = l == 0 ? v->files[0][n - 1] : level_find(v, l, k, klen);
-            if (l > 0) n = 1; /* one table per level below 0 */
-            if (!t || (l == 0 && !in_range(&t->meta, k, klen))) continue;
-            sst_reader *r;
-            uint8_t *tv = NULL;
-            size_t tl = 0;
-            /* the value is read when it or its length is asked for */
-            int want = val || vlen;
-            int trc = db_table_reader(db, t, &r);
-            if (trc == LSMLOG_OK) trc = sst_reader_get(r, k, klen, seq, &type, NULL, want ? &tv : NULL, &tl);
-            if (trc == LSMLOG_NOTFOUND) continue;
+    /* The tables are asked in order, but the filters of all of them are
+     * asked for from memory at once: one cache miss's wait instead of one
+     * per table. The last (the deepest level's, which holds most of the
+     * data) is read as the likely one while recent gets found their keys
+     * there (not while they mostly ask for absent keys: the early lookup of
+     * the data block is then wasted). */
+    table_file *few[16], **cand = few;
+    size_t nc = 0;
+    uint64_t h = 0;
+    if (!found) {
+        h = bloom_hash(k, klen);
+        nc = candidates(v, k, klen, few, 16);
+        if (nc > 16 && (cand = lm_malloc(nc * sizeof *cand)) != NULL) candidates(v, k, klen, cand, nc);
+        if (!cand) {
+            cand = few;
+            rc = st_error(LSMLOG_E_NOMEM, "out of memory reading %s", db->dir);
             found = 1;
-            if (trc) {
-                rc = trc; /* never an older value in place of a damaged one */
-            } else if (!want && type == KT_PUT_TTL) {
-                /* the expiry is needed: read the value after all */
-                trc = sst_reader_get(r, k, klen, seq, &type, NULL, &tv, &tl);
-                rc = trc ? trc : answer(db, type, tv, tl, 0, NULL, vlen);
-                lm_free(tv);
-            } else {
-                rc = answer(db, type, tv, tl, 1, val, vlen);
-                if (!(val && rc == LSMLOG_OK && type == KT_PUT)) lm_free(tv);
-            }
+        }
+        for (size_t i = 0; !found && i < nc; i++) {
+            sst_reader *r = open_reader(cand[i]);
+            if (r) sst_reader_prefetch_filter(r, h);
         }
     }
+    for (size_t i = 0; !found && i < nc; i++) {
+        table_file *t = cand[i];
+        sst_reader *r;
+        uint8_t *tv = NULL;
+        size_t tl = 0;
+        /* the value is read when it or its length is asked for */
+        int want = val || vlen;
+        int last = i + 1 == nc;
+        int likely = last && atomic_load_explicit(&db->last_table_hits, memory_order_relaxed) >= 0;
+        int trc = db_table_reader(db, t, &r);
+        if (trc == LSMLOG_OK)
+            trc = sst_reader_get_hashed(r, k, klen, h, likely, seq, &type, NULL, want ? &tv : NULL, &tl);
+        if (last) {
+            int score = atomic_load_explicit(&db->last_table_hits, memory_order_relaxed);
+            if (trc == LSMLOG_NOTFOUND ? score > -DB_LIKELY_SPAN : score < DB_LIKELY_SPAN)
+                atomic_store_explicit(&db->last_table_hits, score + (trc == LSMLOG_NOTFOUND ? -1 : 1),
+                                      memory_order_relaxed);
+        }
+        if (trc == LSMLOG_NOTFOUND) continue;
+        found = 1;
+        if (trc) {
+            rc = trc; /* never an older value in place of a damaged one */
+        } else if (!want && type == KT_PUT_TTL) {
+            /* the expiry is needed: read the value after all */
+            trc = sst_reader_get_hashed(r, k, klen, h, 0, seq, &type, NULL, &tv, &tl);
+            rc = trc ? trc : answer(db, type, tv, tl, 0, NULL, vlen);
+            lm_free(tv);
+        } else {
+            rc = answer(db, type, tv, tl, 1, val, vlen);
+            if (!(val && rc == LSMLOG_OK && type == KT_PUT)) lm_free(tv);
+        }
+    }
+    if (cand != few) lm_free(cand);
     version_unref(v);
     for (int i = 0; i < 2; i++) memtable_unref(mems[i]);
     if (rc != LSMLOG_OK && val && *val) {

@@ -51,8 +51,9 @@ void sst_index_free(sst_index *x) {
     memset(x, 0, sizeof *x);
 }
 
-int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_t data_end) {
+int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_t data_end, uint32_t trailer) {
     memset(x, 0, sizeof *x);
+    uint64_t expect = 0; /* where the next block must start */
     uint32_t n = ix->nrestarts;
     if (n == 0) return LSMLOG_OK;
     const uint8_t *first, *last;
@@ -81,25 +82,32 @@ int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_
         if ((rc = entry_of(ix, i, loc, &k, &klen, &v, &vlen))) break;
         size_t ulen = klen - TRAILER;
         if (x->start) {
-            /* the handle's offset (the caller checked that the blocks tile
-             * the data, so the sizes follow) */
-            uint64_t off;
-            if (!get_varint(v, v + vlen, &off, 10) || off > data_end) {
-                rc = st_error(LSMLOG_E_CORRUPT, "%s: index block at byte %llu: malformed block handle",
-                              loc->file ? loc->file : "?", (unsigned long long)loc->offset);
+            /* The handle, checked again here (the caller's walk checked the
+             * entries; these are the restarts): the blocks must follow each
+             * other, so that the sizes derived from the offsets are theirs. */
+            uint64_t off, size;
+            const uint8_t *p = get_varint(v, v + vlen, &off, 10);
+            if (!p || !(p = get_varint(p, v + vlen, &size, 10)) || p != v + vlen || off != expect ||
+                size > data_end - off || trailer > data_end - off - size) {
+                rc = st_error(LSMLOG_E_CORRUPT, "%s: index block at byte %llu: block handle %u out of place",
+                              loc->file ? loc->file : "?", (unsigned long long)loc->offset, i);
                 break;
             }
             x->start[i] = (uint32_t)off;
+            expect = off + size + trailer;
         }
         uint64_t w = key_word(x, k, ulen);
         /* What the search relies on, checked rather than trusted: the order
          * is bytewise over user keys */
         if (i > 0 && w < x->key8[i - 1]) {
-            rc = st_error(LSMLOG_E_INVALID, "%s: the index is not in bytewise order", loc->file ? loc->file : "?");
+            rc = LSMLOG_E_INVALID; /* no message: the caller goes on without the array */
             break;
         }
         x->key8[i] = w;
     }
+    if (rc == LSMLOG_OK && x->start && expect != data_end)
+        rc = st_error(LSMLOG_E_CORRUPT, "%s: index block at byte %llu: blocks do not fill the data",
+                      loc->file ? loc->file : "?", (unsigned long long)loc->offset);
     if (rc) {
         sst_index_free(x);
         return rc;

@@ -36,13 +36,14 @@ typedef struct sst_index {
 } sst_index;
 
 /* Builds the array over index block `ix` (internal keys: user key + 8-byte
- * trailer; values: block handles, already checked to tile the data region
- * [0, data_end), each block followed by its trailer), whose every entry is
- * a restart (checked by the caller). LSMLOG_OK; LSMLOG_E_INVALID when the
- * order is not bytewise (then there is no array: search the block);
- * LSMLOG_E_CORRUPT (a key that does not decode, named by loc);
- * LSMLOG_E_NOMEM. On failure *x is empty. */
-int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_t data_end);
+ * trailer; values: block handles that tile the data region [0, data_end),
+ * each block followed by `trailer` bytes — checked again), whose restarts
+ * must be its entries, one each (checked by the caller). LSMLOG_OK;
+ * LSMLOG_E_INVALID, with no message, when the order is not bytewise (then
+ * there is no array: search the block); LSMLOG_E_CORRUPT (a key or handle
+ * that does not decode or is out of place, named by loc); LSMLOG_E_NOMEM. On
+ * failure *x is empty. */
+int sst_index_build(sst_index *x, const block *ix, const block_loc *loc, uint64_t data_end, uint32_t trailer);
 
 /* Data block i's offset and size, given the size of a block's trailer
  * (x->start must not be NULL). */

@@ -4,8 +4,10 @@
  * for the reader's life — in the mapping when the file is mapped (so that the
  * heap does not grow with the number and size of the tables: their pages are
  * the page cache's to keep or drop), else in memory; the index is walked once
- * so that every handle in it is known to tile the data region. Data blocks
- * are read on demand, through the block cache when there is one. */
+ * so that every handle in it is known to tile the data region, and laid out
+ * flat for seeks (sst_index.h). Data blocks are read on demand: in place
+ * from the mapping, or with pread through the block cache when there is
+ * one. */
 #include "sst_reader.h"
 
 #include "alloc.h"
@@ -270,6 +272,7 @@ static int check_index(sst_reader *r, uint64_t at) {
     size_t plen = 0, pcap = 0;
     uint64_t expect = 0, blocks = 0;
     int ordinals_ok = 1;
+    uint32_t restarts_met = 0; /* restarts that are where an entry starts */
     int rc = block_iter_first(&ix);
     while (rc == LSMLOG_OK && ix.valid) {
         uint64_t off, size;
@@ -294,7 +297,11 @@ static int check_index(sst_reader *r, uint64_t at) {
         memcpy(prev, ix.key, ix.klen);
         plen = ix.klen;
         expect = off + size + SST_BLOCK_TRAILER_SIZE;
-        if (ix.ridx != blocks) ordinals_ok = 0; /* not one restart per entry */
+        /* entry i is restart i, exactly: what the verified bits and the
+         * flat index (which decodes restarts) take for granted */
+        int at_restart = ix.cur == block_restart_offset(&r->index, ix.ridx);
+        restarts_met += at_restart;
+        if (ix.ridx != blocks || !at_restart) ordinals_ok = 0;
         blocks++;
         rc = block_iter_next(&ix);
     }
@@ -305,13 +312,17 @@ static int check_index(sst_reader *r, uint64_t at) {
         return corrupt_at(r, "index", at, "data blocks do not fill the data");
     if (blocks != r->props.num_data_blocks)
         return corrupt_at(r, "index", at, "block count differs from the properties");
+    if (restarts_met != r->index.nrestarts) /* a seek starting there would decode garbage */
+        return corrupt_at(r, "index", at, "a restart point inside an entry");
     if (r->map && ordinals_ok && blocks > 0 && blocks <= SIZE_MAX / sizeof *r->verified) {
         if (!(r->verified = lm_calloc((size_t)blocks, sizeof *r->verified)))
             return st_error(LSMLOG_E_NOMEM, "out of memory reading %s", r->path);
         r->nblocks = blocks;
     }
-    if (ordinals_ok && (rc = sst_index_build(&r->fast, &r->index, &loc, r->data_end)) == LSMLOG_E_INVALID)
-        rc = LSMLOG_OK; /* searched the slow way */
+    if (ordinals_ok) {
+        rc = sst_index_build(&r->fast, &r->index, &loc, r->data_end, SST_BLOCK_TRAILER_SIZE);
+        if (rc == LSMLOG_E_INVALID) rc = LSMLOG_OK; /* searched the slow way */
+    }
     return rc;
 }
 
@@ -565,30 +576,39 @@ static int skip_backward(sst_iter *it, int rc) {
     }
 }
 
+/* Seeks to k, whose entry in the flat index (r->fast.key8 set) is e. */
+static int seek_entry(sst_iter *it, uint32_t e, const uint8_t *k, size_t klen) {
+    const sst_reader *r = it->r;
+    it->ix_lazy = 0;
+    if (e == r->fast.n) { /* past the last block, as the index's own seek leaves it */
+        block_iter_set(&it->ix, &r->index, &it->ix.loc);
+        return iter_end(it);
+    }
+    int rc;
+    if (r->fast.start) { /* to the data block; the index entry when needed */
+        uint64_t off, size;
+        sst_index_block(&r->fast, e, SST_BLOCK_TRAILER_SIZE, &off, &size);
+        it->ix_at = e;
+        it->ix_lazy = 1;
+        if ((rc = set_block(it, off, size, e))) return rc;
+        return skip_forward(it, block_iter_seek(&it->data, k, klen));
+    }
+    if ((rc = block_iter_seek_restart(&it->ix, e))) return iter_fail(it, rc);
+    if ((rc = set_data_block(it))) return rc;
+    return skip_forward(it, block_iter_seek(&it->data, k, klen));
+}
+
 static int iter_seek(sst_iter *it, const uint8_t *k, size_t klen) {
     if (it->status) return it->status;
     const sst_reader *r = it->r;
     int rc;
-    it->ix_lazy = 0;
     if (r->fast.key8) {
         uint32_t e;
         if ((rc = sst_index_find(&r->fast, &r->index, &it->ix.loc, r->cmp, k, klen, &e))) return iter_fail(it, rc);
-        if (e == r->fast.n) { /* past the last block, as the index's own seek leaves it */
-            block_iter_set(&it->ix, &r->index, &it->ix.loc);
-            return iter_end(it);
-        }
-        if (r->fast.start) { /* to the data block; the index entry when needed */
-            uint64_t off, size;
-            sst_index_block(&r->fast, e, SST_BLOCK_TRAILER_SIZE, &off, &size);
-            it->ix_at = e;
-            it->ix_lazy = 1;
-            if ((rc = set_block(it, off, size, e))) return rc;
-            return skip_forward(it, block_iter_seek(&it->data, k, klen));
-        }
-        rc = block_iter_seek_restart(&it->ix, e);
-    } else {
-        rc = block_iter_seek(&it->ix, k, klen);
+        return seek_entry(it, e, k, klen);
     }
+    it->ix_lazy = 0;
+    rc = block_iter_seek(&it->ix, k, klen);
     if (rc) return iter_fail(it, rc);
     if (!it->ix.valid) return iter_end(it);
     if ((rc = set_data_block(it))) return rc;
@@ -728,13 +748,18 @@ int sst_reader_salvage(sst_reader *r, sst_entry_fn entry, sst_bad_block_fn bad, 
 
 /* ---- point lookups -------------------------------------------------------- */
 
+void sst_reader_prefetch_filter(const sst_reader *r, uint64_t h) {
+    if (r->has_filter) bloom_prefetch(&r->filter, h);
+}
+
 int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t snapshot_seq,
                    int *type, uint64_t *seq, uint8_t **val, size_t *vlen) {
+    return sst_reader_get_hashed(r, ukey, ulen, bloom_hash(ukey, ulen), 0, snapshot_seq, type, seq, val, vlen);
+}
+
+int sst_reader_get_hashed(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t h, int likely,
+                          uint64_t snapshot_seq, int *type, uint64_t *seq, uint8_t **val, size_t *vlen) {
     count(&r->gets);
-    if (r->has_filter && !bloom_may_match(&r->filter, ukey, ulen)) {
-        count(&r->bloom_useful);
-        return LSMLOG_NOTFOUND;
-    }
     /* The lookup key: the user key with the trailer that sorts first among
      * its entries of seq <= snapshot, so a seek lands on the newest visible. */
     uint8_t stack[256], *lk = stack;
@@ -744,10 +769,30 @@ int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t sna
     if (ulen) memcpy(lk, ukey, ulen);
     uint64_t snap = snapshot_seq > SST_MAX_SEQ ? SST_MAX_SEQ : snapshot_seq;
     put_u64(lk + ulen, snap << 8 | 0xff);
+    /* Likely here: the data block is found and asked for before the filter
+     * answers, so that its cache misses and the filter's overlap. */
+    uint32_t e = 0;
+    int found_e = 0;
+    if (likely && r->map && r->fast.start) {
+        block_loc loc = {r->path, "index", r->index_off};
+        found_e = sst_index_find(&r->fast, &r->index, &loc, r->cmp, lk, lklen, &e) == LSMLOG_OK;
+        if (found_e && e < r->fast.n) {
+            uint64_t off, size;
+            sst_index_block(&r->fast, e, SST_BLOCK_TRAILER_SIZE, &off, &size);
+            __builtin_prefetch(r->map + off);        /* the first restart run */
+            __builtin_prefetch(r->map + off + size); /* the restart array's end, the trailer */
+        }
+    }
+    if (r->has_filter && !bloom_may_match_hash(&r->filter, h)) {
+        if (lk != stack) lm_free(lk);
+        count(&r->bloom_useful);
+        return LSMLOG_NOTFOUND;
+    }
 
     sst_iter it;
     iter_init(&it, r);
-    int rc = iter_seek(&it, lk, lklen);
+    /* (an index entry that did not decode is met again, and reported, by the seek) */
+    int rc = found_e ? seek_entry(&it, e, lk, lklen) : iter_seek(&it, lk, lklen);
     if (lk != stack) lm_free(lk);
     if (rc == LSMLOG_OK) {
         rc = LSMLOG_NOTFOUND;

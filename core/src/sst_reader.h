@@ -43,10 +43,14 @@ typedef struct sst_reader_stats {
 
 /* Opens the table at `path`. file_number keys its blocks in `cache` when the
  * file cannot be mapped (cache may be NULL: no caching; borrowed, it must
- * outlive the reader). cmp is the
- * internal key order the table was built with. Reads and checks the footer,
- * the index (every entry: order, and handles that tile the data region),
- * the filter and the properties. *out is owned: close with
+ * outlive the reader). cmp is the internal key order the table was built
+ * with, and must be ikey_cmp's (user keys bytewise, then trailers
+ * descending): gets look for user key + trailer, and seeks search the index
+ * as 8-byte numbers (sst_index.h), which only a bytewise order allows (an
+ * index found out of that order is searched as a block, but not every
+ * other order shows in an index). Reads and checks the footer, the index
+ * (every entry: order, handles that tile the data region, restart points
+ * that are entries), the filter and the properties. *out is owned: close with
  * sst_reader_close. LSMLOG_OK; LSMLOG_E_CORRUPT (any damage, with the file
  * and byte position); LSMLOG_E_VERSION (a newer format); LSMLOG_E_NOENT,
  * LSMLOG_E_IO, LSMLOG_E_NOMEM. */
@@ -71,6 +75,20 @@ void sst_reader_close(sst_reader *r);
  * LSMLOG_E_CORRUPT, LSMLOG_E_IO, LSMLOG_E_NOMEM. */
 int sst_reader_get(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t snapshot_seq,
                    int *type, uint64_t *seq, uint8_t **val, size_t *vlen);
+
+/* sst_reader_get for a key whose bloom_hash (bloom.h) is h: a DB hashes a
+ * key once for every table it asks. `likely`: the key is likely in this
+ * table (a DB's deepest table for it), so its data block is looked up and
+ * asked for before the filter answers — a cache miss saved when the key is
+ * there, a lookup wasted when it is not. Same answers either way. */
+int sst_reader_get_hashed(sst_reader *r, const uint8_t *ukey, size_t ulen, uint64_t h, int likely,
+                          uint64_t snapshot_seq, int *type, uint64_t *seq, uint8_t **val, size_t *vlen);
+
+/* Asks the CPU for the part of the filter a get of a key whose bloom_hash
+ * is h reads, so that a DB can have the filters of all the tables a key may
+ * be in fetched at once rather than one cache miss after another. A hint:
+ * no effect on any answer. */
+void sst_reader_prefetch_filter(const sst_reader *r, uint64_t h);
 
 /* The table's properties; borrowed, valid until the reader is closed. */
 const sst_props *sst_reader_props(const sst_reader *r);

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "db_internal.h"
 #include "env.h"
 #include "test_util.h"
 
@@ -1626,6 +1627,36 @@ static void check_recovered(lsmlog_db *db, int with_after) {
     lsmlog_db_iter_close(it);
 }
 
+/* Gets that reach the last table that may hold their key read it as the
+ * likely one while recent such gets found their keys there, and not while
+ * they ask for absent keys; the answers are the same either way. */
+static void case_likely_last_table(void) {
+    const char *dir = tu_mkdtemp();
+    lsmlog_db *db = open_db(dir, NULL);
+    char k[16], v[64];
+    for (int i = 0; i < 3000; i += 2) {
+        snprintf(k, sizeof k, "k%06d", i);
+        snprintf(v, sizeof v, "value of %d", i);
+        CHECK_OK(lsmlog_db_put(db, k, strlen(k), v, strlen(v)));
+    }
+    CHECK_OK(lsmlog_db_compact(db, NULL, 0, NULL, 0, NULL, NULL)); /* one table, in level 1 */
+    CHECK_EQ_INT(atomic_load(&db->last_table_hits), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 1; i < 100; i += 2) { /* absent, inside the table's range */
+            snprintf(k, sizeof k, "k%06d", i);
+            EXPECT_NO(db, NULL, k);
+        }
+        CHECK_EQ_INT(atomic_load(&db->last_table_hits), -DB_LIKELY_SPAN);
+        for (int i = 0; i < 100; i += 2) {
+            snprintf(k, sizeof k, "k%06d", i);
+            snprintf(v, sizeof v, "value of %d", i);
+            expect_bin(db, NULL, k, strlen(k), v, strlen(v), __LINE__);
+        }
+        CHECK_EQ_INT(atomic_load(&db->last_table_hits), DB_LIKELY_SPAN);
+    }
+    CHECK_OK(lsmlog_db_close(db));
+}
+
 static void case_recovery(void) {
     int modes[3] = {LSMLOG_DURABILITY_OS, LSMLOG_DURABILITY_SYNC, LSMLOG_DURABILITY_BUFFERED};
     for (int m = 0; m < 3; m++) {
@@ -1761,6 +1792,7 @@ int main(void) {
     TU_CASE(case_iterators);
     TU_CASE(case_compact_progress);
     TU_CASE(case_stats);
+    TU_CASE(case_likely_last_table);
     TU_CASE(case_recovery);
     TU_CASE(case_big_db);
     return tu_finish();
