@@ -79,7 +79,7 @@ source scripts/setup.sh # gcc, make, cmake (installed if missing); apt_updated
 missing_debs() {
     local p
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || echo "$p"
     done
 }
 if [ "$install" = 1 ]; then

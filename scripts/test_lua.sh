@@ -13,7 +13,7 @@ source scripts/setup.sh # gcc, make, cmake; defines apt_updated
 need_deb() { # need_deb PACKAGE...: installs the Debian packages not installed yet
     local missing=() p
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
     done
     [ ${#missing[@]} = 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
