@@ -113,6 +113,21 @@ static void model_sort(model *m) {
     if (m->n) qsort(m->e, m->n, sizeof *m->e, kv_cmp);
 }
 
+/* Sorts and keeps one entry per internal key (the first of equals). */
+static void model_sort_unique(model *m) {
+    model_sort(m);
+    size_t w = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (w && tcmp(m->e[w - 1].k, m->e[w - 1].klen, m->e[i].k, m->e[i].klen) == 0) {
+            free(m->e[i].k);
+            free(m->e[i].v);
+            continue;
+        }
+        m->e[w++] = m->e[i];
+    }
+    m->n = w;
+}
+
 static void model_free(model *m) {
     for (size_t i = 0; i < m->n; i++) {
         free(m->e[i].k);
@@ -820,18 +835,7 @@ static void flat_index_search(void) {
             size_t ulen = prefixed_ukey(uk, prefix, plen);
             model_add(&m, k, mk_ikey(k, uk, ulen, 1 + tu_rand_below(1000), (int)tu_rand_below(3)), NULL, 0);
         }
-        model_sort(&m);
-        /* separators are distinct internal keys: drop repeats */
-        size_t w = 0;
-        for (size_t i = 0; i < m.n; i++) {
-            if (w && tcmp(m.e[w - 1].k, m.e[w - 1].klen, m.e[i].k, m.e[i].klen) == 0) {
-                free(m.e[i].k);
-                free(m.e[i].v);
-                continue;
-            }
-            m.e[w++] = m.e[i];
-        }
-        m.n = w;
+        model_sort_unique(&m); /* separators are distinct internal keys */
         /* often a last separator past the prefix, as the builder's short
          * successor of a table's last key is ("1" after "0999..."): the
          * prefix must still be found */
@@ -1014,17 +1018,7 @@ static void flat_index_table(void) {
         for (int v = 0; v < 1 + (int)tu_rand_below(3); v++)
             model_add(&m, k, mk_ikey(k, uk, ulen, seq++, 1), uk, ulen);
     }
-    model_sort(&m);
-    size_t w = 0; /* one entry per internal key */
-    for (size_t i = 0; i < m.n; i++) {
-        if (w && tcmp(m.e[w - 1].k, m.e[w - 1].klen, m.e[i].k, m.e[i].klen) == 0) {
-            free(m.e[i].k);
-            free(m.e[i].v);
-            continue;
-        }
-        m.e[w++] = m.e[i];
-    }
-    m.n = w;
+    model_sort_unique(&m);
     uint32_t blocks[] = {64, 256};
     for (int c = 0; c < 2; c++) {
         sst_options o = opts_small(blocks[c], 2);
